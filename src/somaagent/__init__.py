@@ -1,0 +1,1 @@
+"""SomaAgent: LLM agent conversations as a distributed system."""

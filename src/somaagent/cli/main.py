@@ -1,0 +1,21 @@
+"""The `soma` command: one Typer app, a sub-command group per concern."""
+
+from __future__ import annotations
+
+import typer
+
+from somaagent.cli.db import db_app
+from somaagent.cli.infra import infra_app
+
+app = typer.Typer(
+    name="soma",
+    help="SomaAgent: run LLM agent conversations as a distributed system.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(infra_app, name="infra")
+app.add_typer(db_app, name="db")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,56 @@
+"""The local stack: which servers, in which order, and the operations on all of them."""
+
+from __future__ import annotations
+
+from somaagent.devstack.kafka import KafkaService
+from somaagent.devstack.opa import OpaService
+from somaagent.devstack.openfga import OpenFgaService
+from somaagent.devstack.postgres import PostgresService
+from somaagent.devstack.process import say
+from somaagent.devstack.redis import RedisService
+from somaagent.devstack.service import Service, ServiceStatus, StackContext
+from somaagent.domain.errors import InfraError
+from somaagent.settings import CommonSettings
+
+#: Start order; OpenFGA keeps its data in the stack's PostgreSQL, so it follows it.
+SERVICE_TYPES: tuple[type[Service], ...] = (
+    PostgresService,
+    RedisService,
+    KafkaService,
+    OpaService,
+    OpenFgaService,
+)
+
+
+class Stack:
+    def __init__(self, settings: CommonSettings, only: list[str] | None = None) -> None:
+        self.ctx = StackContext(settings)
+        self.services: list[Service] = [t(self.ctx) for t in SERVICE_TYPES]
+        if only:
+            unknown = set(only) - {s.name for s in self.services}
+            if unknown:
+                raise InfraError(
+                    f"unknown service {', '.join(sorted(unknown))}; "
+                    f"known: {', '.join(s.name for s in self.services)}"
+                )
+            self.services = [s for s in self.services if s.name in only]
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise InfraError(f"unknown service {name}")
+
+    def up(self) -> dict[str, str]:
+        self.ctx.state.mkdir(parents=True, exist_ok=True)
+        results: dict[str, str] = {}
+        for svc in self.services:
+            results[svc.name] = svc.up()
+            say(f"{svc.name}: {results[svc.name]}")
+        return results
+
+    def down(self) -> dict[str, str]:
+        return {svc.name: svc.down() for svc in reversed(self.services)}
+
+    def status(self) -> list[ServiceStatus]:
+        return [svc.status() for svc in self.services]

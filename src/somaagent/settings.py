@@ -1,0 +1,112 @@
+"""Configuration sections shared by every process.
+
+Each service builds one settings object (env prefix `SOMA_`, nested sections joined by
+`__`, e.g. `SOMA_KAFKA__BOOTSTRAP=127.0.0.1:19092`) in its main() and passes it down.
+Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "ci", "production"]
+DEFAULT_PG_PASSWORD = "soma-local"
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (src/somaagent/settings.py -> repo)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_state_dir() -> Path:
+    return repo_root() / ".state"
+
+
+def default_cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "somaagent"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str = "127.0.0.1:19092"
+    controller_port: int = 19093
+    partitions: int = Field(default=4, ge=1, le=256)
+    request_timeout_s: float = 15.0
+
+
+class PostgresSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 15432
+    user: str = "soma"
+    password: SecretStr = SecretStr(DEFAULT_PG_PASSWORD)
+    database: str = "soma"
+    db_schema: str = "public"
+    pool_min: int = 1
+    pool_max: int = 10
+    command_timeout_s: float = 10.0
+
+    def dsn(self) -> str:
+        pw = self.password.get_secret_value()
+        return f"postgresql://{self.user}:{pw}@{self.host}:{self.port}/{self.database}"
+
+
+class RedisSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 16379
+    db: int = 0
+    key_prefix: str = ""
+    socket_timeout_s: float = 0.5
+
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class OpaSettings(BaseModel):
+    url: str = "http://127.0.0.1:18181"
+    timeout_s: float = 2.0
+
+
+class OpenFgaSettings(BaseModel):
+    url: str = "http://127.0.0.1:18080"
+    grpc_port: int = 18081
+    store_name: str = "somaagent"
+    timeout_s: float = 2.0
+
+
+class CommonSettings(BaseSettings):
+    """Sections every process shares; services subclass it and add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="SOMA_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Environment = "local"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    state_dir: Path = Field(default_factory=default_state_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    kafka: KafkaSettings = KafkaSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    opa: OpaSettings = OpaSettings()
+    openfga: OpenFgaSettings = OpenFgaSettings()
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Self:
+        if self.environment == "production":
+            if self.postgres.password.get_secret_value() == DEFAULT_PG_PASSWORD:
+                raise ValueError(
+                    "SOMA_POSTGRES__PASSWORD still has the local default; "
+                    "set a real secret for environment=production"
+                )
+            if self.postgres.host in {"127.0.0.1", "localhost"} and not os.environ.get(
+                "SOMA_ALLOW_LOOPBACK_PRODUCTION"
+            ):
+                raise ValueError(
+                    "SOMA_POSTGRES__HOST is loopback in production; "
+                    "set SOMA_ALLOW_LOOPBACK_PRODUCTION=1 if that is intended"
+                )
+        return self
