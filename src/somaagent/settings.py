@@ -79,6 +79,17 @@ class OpenFgaSettings(BaseModel):
     timeout_s: float = 2.0
 
 
+class EmbeddingSettings(BaseModel):
+    """The sentence-embedding server (all-MiniLM-L6-v2 on llama.cpp) and its client."""
+
+    port: int = Field(default=18091, ge=1, le=65535)
+    threads: int = Field(default=1, ge=1, le=64)
+    timeout_s: float = 2.0
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 class CommonSettings(BaseSettings):
     """Sections every process shares; services subclass it and add their own."""
 
@@ -93,6 +104,7 @@ class CommonSettings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     opa: OpaSettings = OpaSettings()
     openfga: OpenFgaSettings = OpenFgaSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from somaagent.devstack.embedding_server import EmbeddingService
 from somaagent.devstack.kafka import KafkaService
 from somaagent.devstack.opa import OpaService
 from somaagent.devstack.openfga import OpenFgaService
@@ -19,6 +20,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     KafkaService,
     OpaService,
     OpenFgaService,
+    EmbeddingService,
 )
 
 

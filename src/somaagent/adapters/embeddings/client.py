@@ -1,0 +1,82 @@
+"""Async client for an OpenAI-compatible /v1/embeddings endpoint (llama.cpp, vLLM)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from somaagent.domain.errors import (
+    BackendTimeoutError,
+    BackendUnavailableError,
+    ModelError,
+    ValidationError,
+)
+
+#: Inputs per request; the server embeds them as one batch.
+MAX_BATCH = 64
+
+
+class EmbeddingClient:
+    """Sentence embeddings over HTTP; one pooled connection set, a timeout on every call."""
+
+    def __init__(self, base_url: str, timeout_s: float = 2.0, model: str = "minilm") -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+        )
+        self._model = model
+        self.timeout_s = timeout_s
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order; batches of MAX_BATCH per request."""
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError(f"texts[{i}]", "must be a non-empty string")
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), MAX_BATCH):
+            vectors.extend(await self._embed_batch(list(texts[start : start + MAX_BATCH])))
+        return vectors
+
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        try:
+            resp = await self._client.post(
+                "/v1/embeddings", json={"input": batch, "model": self._model}
+            )
+        except httpx.TimeoutException as exc:
+            raise BackendTimeoutError(
+                f"embedding server did not answer within {self.timeout_s}s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailableError(f"embedding server unreachable: {exc}") from exc
+        if resp.status_code != 200:
+            raise ModelError(f"embedding server answered {resp.status_code}: {resp.text[:200]}")
+        return _vectors(resp.json(), len(batch))
+
+
+def _vectors(body: Any, expected: int) -> list[list[float]]:
+    try:
+        items = sorted(body["data"], key=lambda d: d["index"])
+        vectors = [list(map(float, d["embedding"])) for d in items]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"embedding server sent a malformed body: {exc}") from exc
+    if len(vectors) != expected:
+        raise ModelError(f"embedding server sent {len(vectors)} vectors for {expected} inputs")
+    return vectors
