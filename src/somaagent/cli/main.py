@@ -6,6 +6,7 @@ import typer
 
 from somaagent.cli.db import db_app
 from somaagent.cli.infra import infra_app
+from somaagent.cli.schemas import schemas_app
 
 app = typer.Typer(
     name="soma",
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.add_typer(schemas_app, name="schemas")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+#: Current schema_version per event type; filled by `event_types.register_event_type`.
+CURRENT_SCHEMA_VERSIONS: dict[str, int] = {}
 
 
 def new_id() -> str:
@@ -22,7 +25,8 @@ class Envelope(BaseModel):
     """Metadata shared by every event; `payload` holds the type-specific body.
 
     `correlation_id` names the turn an event belongs to; `causation_id` the event
-    that caused this one.
+    that caused this one. When `schema_version` is not given, it is the current
+    version of the event type (see `somaagent.domain.event_types`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -37,6 +41,15 @@ class Envelope(BaseModel):
     causation_id: str | None = Field(default=None, max_length=128)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_version_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "schema_version" not in data:
+            version = CURRENT_SCHEMA_VERSIONS.get(str(data.get("type")))
+            if version is not None:
+                return {**data, "schema_version": version}
+        return data
 
     def caused(self, type_: str, payload: dict[str, Any], **changes: Any) -> Envelope:
         """A new event in the same session and turn, caused by this one."""
