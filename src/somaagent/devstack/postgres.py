@@ -47,7 +47,22 @@ class PostgresService(Service):
         if self.run_as:
             run_step("chown", ["chown", "-R", f"{self.run_as}:", str(path)])
 
+    def _check_reachable(self) -> None:
+        """As root the cluster runs as `postgres`, which must be able to reach the state dir."""
+        if not self.run_as:
+            return
+        probe = subprocess.run(
+            ["runuser", "-u", self.run_as, "--", "test", "-x", str(self.ctx.state)],
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise InfraError(
+                f"postgres: the user {self.run_as} cannot reach {self.ctx.state}; "
+                "set SOMA_STATE_DIR to a directory every user can traverse"
+            )
+
     def prepare(self) -> None:
+        self._check_reachable()
         self.sockdir.mkdir(parents=True, exist_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         self.logfile.touch()

@@ -21,6 +21,9 @@ from somaagent.domain.errors import InfraError
 
 HEARTBEAT_S = 15.0
 
+#: Servers this process started, kept so they are reaped (no zombies) when they exit.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def say(message: str) -> None:
     """Progress for the operator on stderr (the launcher is a CLI, not a service)."""
@@ -35,6 +38,9 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -81,6 +87,7 @@ def spawn(
             )
         except FileNotFoundError as exc:
             raise InfraError(f"cannot start {argv[0]}: {exc.strerror}") from exc
+    _CHILDREN[proc.pid] = proc
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
 
