@@ -6,6 +6,7 @@ import typer
 
 from somaagent.cli.db import db_app
 from somaagent.cli.infra import infra_app
+from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.command("policy-engine")(policy_engine)
 app.add_typer(schemas_app, name="schemas")
 
 
