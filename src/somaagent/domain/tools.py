@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -59,3 +59,70 @@ class ToolResult(BaseModel):
     reason: str | None = None
     #: Structured output for tools that return data rather than text (search hits, memories).
     data: dict[str, Any] | None = None
+
+
+# --- The sandbox port: run one command in isolation and report what happened. ---
+
+#: Host uid/gid that sandbox launchers and everything under them run as ("nobody").
+SANDBOX_UID = 65534
+
+SandboxBackend = Literal["bwrap", "gvisor", "docker"]
+KillReason = Literal["timeout", "memory", "pids", "cpu", "file_size", "disk_quota"]
+
+
+class SandboxLimits(BaseModel):
+    """Resource caps for one execution; every cap is enforced by the kernel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wall_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    cpu_seconds: int = Field(default=30, ge=1, le=3600)
+    memory_bytes: int = Field(default=512 * 1024 * 1024, ge=16 * 1024 * 1024)
+    address_space_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    max_pids: int = Field(default=64, ge=4, le=4096)
+    file_size_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    open_files: int = Field(default=256, ge=16, le=65536)
+    max_output_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    workspace_quota_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+
+
+class SandboxSpec(BaseModel):
+    """One command to run: argv inside the sandbox, its work directory on the host."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    argv: list[str] = Field(min_length=1)
+    workdir: str = Field(min_length=1, description="host path bind-mounted read-write")
+    stdin: bytes = b""
+    env: dict[str, str] = Field(default_factory=dict)
+    limits: SandboxLimits = SandboxLimits()
+
+
+class SandboxResult(BaseModel):
+    """What the sandboxed command did; `killed` names why the sandbox ended it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    duration_s: float = Field(ge=0)
+    killed: KillReason | None = None
+
+    @property
+    def status(self) -> ToolStatus:
+        if self.killed == "timeout":
+            return "timeout"
+        if self.killed is not None:
+            return "killed"
+        return "ok" if self.exit_code == 0 else "error"
+
+
+@runtime_checkable
+class ToolSandbox(Protocol):
+    """A backend that runs one command in a fresh, isolated sandbox."""
+
+    name: SandboxBackend
+
+    async def run(self, spec: SandboxSpec) -> SandboxResult: ...
