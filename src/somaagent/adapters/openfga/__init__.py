@@ -1,1 +1,12 @@
-"""adapters/openfga"""
+"""OpenFGA adapter: relationship checks (personas, tools, memory namespaces, tenant admins)."""
+
+from somaagent.adapters.openfga.client import (
+    OpenFgaClient,
+    memory_ref,
+    persona_ref,
+    tenant_ref,
+    tool_ref,
+    user_ref,
+)
+
+__all__ = ["OpenFgaClient", "memory_ref", "persona_ref", "tenant_ref", "tool_ref", "user_ref"]

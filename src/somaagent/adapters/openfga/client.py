@@ -1,0 +1,135 @@
+"""OpenFGA over its HTTP API: relationship checks and tuple writes in one store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from somaagent.domain.errors import (
+    BackendError,
+    BackendTimeoutError,
+    BackendUnavailableError,
+    NotFoundError,
+    ValidationError,
+)
+from somaagent.settings import OpenFgaSettings
+
+Tuple = tuple[str, str, str]  # (user, relation, object)
+
+
+def _key(user: str, relation: str, object_: str) -> dict[str, str]:
+    return {"user": user, "relation": relation, "object": object_}
+
+
+class OpenFgaClient:
+    """Async client for the store named `settings.store_name`; ask with `check`."""
+
+    def __init__(self, settings: OpenFgaSettings, *, store_id: str | None = None) -> None:
+        self._settings = settings
+        self._base = settings.url.rstrip("/")
+        self._store_id = store_id
+        self._lock = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            resp = await self._http.request(method, self._base + path, json=body)
+        except httpx.TimeoutException as exc:
+            raise BackendTimeoutError(
+                f"openfga: {method} {path} took over {self._settings.timeout_s}s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(f"openfga: {self._base} unreachable: {exc}") from exc
+        if resp.status_code == 400:
+            raise ValidationError("openfga", resp.text[:300])
+        if resp.status_code >= 400:
+            raise BackendError(f"openfga: {method} {path} -> {resp.status_code} {resp.text[:200]}")
+        return resp.json()
+
+    async def store_id(self) -> str:
+        """The id of the configured store, looked up by name once."""
+        if self._store_id is not None:
+            return self._store_id
+        async with self._lock:
+            if self._store_id is None:
+                self._store_id = await self._find_store()
+        return self._store_id
+
+    async def _find_store(self) -> str:
+        token = ""
+        while True:
+            page = await self._call("GET", f"/stores?page_size=100&continuation_token={token}")
+            for store in page.get("stores", []):
+                if store["name"] == self._settings.store_name:
+                    return str(store["id"])
+            token = page.get("continuation_token") or ""
+            if not token:
+                raise NotFoundError(f"openfga: no store named {self._settings.store_name!r}")
+
+    async def check(self, user: str, relation: str, object_: str) -> bool:
+        """Is `user` related to `object_` by `relation` (directly or through the model)?"""
+        store = await self.store_id()
+        body = {"tuple_key": _key(user, relation, object_)}
+        answer = await self._call("POST", f"/stores/{store}/check", body)
+        return bool(answer.get("allowed", False))
+
+    async def check_all(self, checks: Iterable[Tuple]) -> list[bool]:
+        """Answer several checks concurrently, in order."""
+        return list(await asyncio.gather(*(self.check(*c) for c in checks)))
+
+    async def write(self, tuples: Iterable[Tuple]) -> None:
+        """Add relationships (already present ones are ignored)."""
+        keys = [_key(*t) for t in tuples]
+        if keys:
+            store = await self.store_id()
+            body = {"writes": {"tuple_keys": keys, "on_duplicate": "ignore"}}
+            await self._call("POST", f"/stores/{store}/write", body)
+
+    async def delete(self, tuples: Iterable[Tuple]) -> None:
+        """Remove relationships (missing ones are ignored)."""
+        keys = [_key(*t) for t in tuples]
+        if keys:
+            store = await self.store_id()
+            body = {"deletes": {"tuple_keys": keys, "on_missing": "ignore"}}
+            await self._call("POST", f"/stores/{store}/write", body)
+
+
+def persona_ref(tenant: str, persona: str) -> str:
+    return f"persona:{tenant}/{persona}"
+
+
+def tool_ref(tenant: str, tool: str) -> str:
+    return f"tool:{tenant}/{tool}"
+
+
+def tenant_ref(tenant: str) -> str:
+    return f"tenant:{tenant}"
+
+
+def user_ref(subject: str) -> str:
+    return f"user:{subject}"
+
+
+def memory_ref(tenant: str, namespace: str) -> str:
+    return f"memory_namespace:{tenant}/{namespace}"

@@ -1,0 +1,141 @@
+"""The policy client every service shares: timeouts, a safe cache, fail-closed, canary mode.
+
+- Fail-closed: when the engine cannot answer (unreachable, timeout, 5xx, bad reply) the
+  verdict is a denial whose reason says so.
+- Cache: only *allows*, keyed by the full canonical request, for `cache_ttl_s`; every
+  entry remembers the constitution hash it was decided under and the whole cache is
+  dropped as soon as the engine reports a different hash.
+- Canary (per tenant or global): the engine is asked as usual, a would-block verdict is
+  logged verbosely and counted, and the caller gets `allow=True, canary=True`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from types import TracebackType
+from typing import Self
+
+import httpx
+import structlog
+from pydantic import ValidationError as PydanticValidationError
+
+from somaagent.application.policy.config import PolicyClientSettings
+from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SECONDS
+from somaagent.domain.policy import PolicyRequest, PolicyVerdict
+
+log = structlog.get_logger(__name__)
+
+
+class DecisionCache:
+    """Allows only, TTL-bounded, LRU-capped, flushed when the constitution hash changes."""
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.constitution_hash = ""
+        self._items: OrderedDict[bytes, tuple[float, PolicyVerdict]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: bytes, now: float) -> PolicyVerdict | None:
+        hit = self._items.get(key)
+        if hit is None:
+            return None
+        if hit[0] <= now:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return hit[1]
+
+    def observe(self, key: bytes, verdict: PolicyVerdict, now: float) -> None:
+        """Learn the engine's current hash from `verdict`; keep it if it is a cacheable allow."""
+        if verdict.constitution_hash != self.constitution_hash:
+            self._items.clear()
+            self.constitution_hash = verdict.constitution_hash
+        if not verdict.allow or verdict.canary or self.ttl_s <= 0 or self.max_entries <= 0:
+            return
+        self._items[key] = (now + self.ttl_s, verdict)
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+
+class HttpPolicyClient:
+    """PolicyClient over the engine's HTTP API; `async with HttpPolicyClient(settings)`."""
+
+    def __init__(self, settings: PolicyClientSettings) -> None:
+        self.settings = settings
+        self.cache = DecisionCache(settings.cache_ttl_s, settings.cache_max_entries)
+        self._url = settings.url.rstrip("/") + "/v1/evaluate"
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def evaluate(self, request: PolicyRequest, *, use_cache: bool = True) -> PolicyVerdict:
+        started = time.perf_counter()
+        key = request.cache_key()
+        cached = self.cache.get(key, time.monotonic()) if use_cache else None
+        if cached is not None:
+            DECISION_SECONDS.labels("cached").observe(time.perf_counter() - started)
+            return cached
+        verdict = await self._ask(request)
+        if verdict.constitution_hash:
+            self.cache.observe(key, verdict, time.monotonic())
+        outcome = "allow" if verdict.allow else "deny"
+        DECISION_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        if not verdict.allow and self.settings.canary_for(request.tenant):
+            return self._canary(request, verdict)
+        return verdict
+
+    async def _ask(self, request: PolicyRequest) -> PolicyVerdict:
+        try:
+            resp = await self._http.post(self._url, content=request.model_dump_json())
+        except httpx.TimeoutException:
+            return _failed(f"policy engine did not answer within {self.settings.timeout_s}s")
+        except httpx.HTTPError as exc:
+            return _failed(f"policy engine unreachable: {exc!r}")
+        if resp.status_code != 200:
+            return _failed(f"policy engine error {resp.status_code}: {resp.text[:200]}")
+        try:
+            return PolicyVerdict.model_validate_json(resp.content)
+        except PydanticValidationError as exc:
+            return _failed(f"policy engine sent a malformed verdict: {exc.errors()[0]['msg']}")
+
+    def _canary(self, request: PolicyRequest, verdict: PolicyVerdict) -> PolicyVerdict:
+        CANARY_WOULD_BLOCK.labels(request.tenant).inc()
+        log.warning(
+            "policy.canary.would_block",
+            decision_id=verdict.decision_id,
+            tenant_id=request.tenant,
+            persona_id=request.persona,
+            action=request.action,
+            resource=request.resource,
+            reasons=verdict.reasons,
+            payload=request.payload,
+            context=request.context,
+            constitution_hash=verdict.constitution_hash,
+        )
+        return verdict.model_copy(update={"allow": True, "canary": True})
+
+
+def _failed(reason: str) -> PolicyVerdict:
+    """Fail-closed: the engine could not decide, so the answer is no."""
+    log.warning("policy.engine.failed_closed", reason=reason)
+    return PolicyVerdict(allow=False, reasons=[f"fail-closed: {reason}"], policy_version="")
