@@ -79,6 +79,25 @@ class OpenFgaSettings(BaseModel):
     timeout_s: float = 2.0
 
 
+class LlmSettings(BaseModel):
+    """The local llama.cpp chat servers (dialogue model and its smaller fallback)."""
+
+    dialogue_port: int = Field(default=18090, ge=1, le=65535)
+    fallback_port: int = Field(default=18092, ge=1, le=65535)
+    n_parallel: int = Field(default=4, ge=1, le=16)
+    n_ctx: int = Field(default=8192, ge=512, description="shared by the n_parallel slots")
+    threads: int = Field(default=2, ge=1, le=64)
+    connect_timeout_s: float = 2.0
+    first_token_timeout_s: float = 60.0
+    read_timeout_s: float = 60.0
+
+    def dialogue_url(self) -> str:
+        return f"http://127.0.0.1:{self.dialogue_port}/v1"
+
+    def fallback_url(self) -> str:
+        return f"http://127.0.0.1:{self.fallback_port}/v1"
+
+
 class EmbeddingSettings(BaseModel):
     """The sentence-embedding server (all-MiniLM-L6-v2 on llama.cpp) and its client."""
 
@@ -105,6 +124,7 @@ class CommonSettings(BaseSettings):
     opa: OpaSettings = OpaSettings()
     openfga: OpenFgaSettings = OpenFgaSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
+    llm: LlmSettings = LlmSettings()
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

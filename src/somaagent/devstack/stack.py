@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from somaagent.devstack.embedding_server import EmbeddingService
 from somaagent.devstack.kafka import KafkaService
+from somaagent.devstack.llm_server import DialogueLlmService, FallbackLlmService
 from somaagent.devstack.opa import OpaService
 from somaagent.devstack.openfga import OpenFgaService
 from somaagent.devstack.postgres import PostgresService
@@ -20,6 +21,8 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     KafkaService,
     OpaService,
     OpenFgaService,
+    DialogueLlmService,
+    FallbackLlmService,
     EmbeddingService,
 )
 
