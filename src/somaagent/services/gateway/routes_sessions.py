@@ -1,0 +1,186 @@
+"""Sessions: create, list, read, page through history, post a message (202)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from somaagent.domain.event_types import (
+    MESSAGE_RECEIVED,
+    SESSION_CREATED,
+    MessageReceived,
+    SessionCreated,
+    make_event,
+)
+from somaagent.domain.events import new_id
+from somaagent.services.gateway.auth import CurrentPrincipal, Principal
+from somaagent.services.gateway.errors import ApiError
+from somaagent.services.gateway.runtime import Runtime
+from somaagent.services.gateway.session_reads import SessionInfo
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+
+class CreateSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=256)
+    persona_id: str = Field(default="default", pattern=_ID)
+
+
+class PostMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    persona_id: str
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionOut]
+    next_cursor: str | None
+
+
+class MessageAccepted(BaseModel):
+    session_id: str
+    correlation_id: str
+    event_id: str
+    partition: int
+    offset: int
+
+
+class EventPage(BaseModel):
+    events: list[dict[str, Any]]
+    next_after: int | None
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _out(info: SessionInfo) -> SessionOut:
+    return SessionOut(
+        session_id=info.session_id,
+        persona_id=info.persona_id,
+        title=info.title,
+        created_at=info.created_at,
+        updated_at=info.updated_at,
+        last_seq=info.last_seq,
+    )
+
+
+async def owned_session(runtime: Runtime, who: Principal, session_id: str) -> SessionInfo:
+    """The caller's session; 404 when it does not exist or belongs to another tenant."""
+    info = await runtime.sessions.get(who.tenant_id, session_id)
+    if info is None:
+        raise ApiError(404, "not_found", f"session {session_id} not found", "session_id")
+    return info
+
+
+@router.post("", status_code=201)
+async def create_session(
+    request: Request, who: CurrentPrincipal, body: CreateSession
+) -> SessionOut:
+    runtime = _runtime(request)
+    event = make_event(
+        SESSION_CREATED,
+        SessionCreated(title=body.title),
+        session_id=new_id(),
+        tenant_id=who.tenant_id,
+        persona_id=body.persona_id,
+    )
+    await runtime.store.append([event], expected_version=0)
+    return _out(await owned_session(runtime, who, event.session_id))
+
+
+def _cursor(raw: str | None) -> tuple[datetime, str] | None:
+    if raw is None:
+        return None
+    at, _, sid = raw.partition("|")
+    try:
+        return datetime.fromisoformat(at), sid
+    except ValueError:
+        raise ApiError(
+            422, "invalid_input", "cursor: not a cursor from this API", "cursor"
+        ) from None
+
+
+@router.get("")
+async def list_sessions(
+    request: Request,
+    who: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> SessionPage:
+    found = await _runtime(request).sessions.list(
+        who.tenant_id, limit=limit, before=_cursor(cursor)
+    )
+    last = found[-1] if len(found) == limit else None
+    next_cursor = f"{last.updated_at.isoformat()}|{last.session_id}" if last else None
+    return SessionPage(sessions=[_out(s) for s in found], next_cursor=next_cursor)
+
+
+@router.get("/{session_id}")
+async def get_session(request: Request, who: CurrentPrincipal, session_id: str) -> SessionOut:
+    return _out(await owned_session(_runtime(request), who, session_id))
+
+
+@router.get("/{session_id}/events")
+async def session_events(
+    request: Request,
+    who: CurrentPrincipal,
+    session_id: str,
+    after: Annotated[int, Query(ge=0, description="return events with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    runtime = _runtime(request)
+    await owned_session(runtime, who, session_id)
+    stored = await runtime.store.read_session(session_id, from_seq=after + 1, limit=limit)
+    events = [
+        {"seq": s.seq, "position": s.position, "event": s.envelope.model_dump(mode="json")}
+        for s in stored
+    ]
+    next_after = stored[-1].seq if len(stored) == limit else None
+    return EventPage(events=events, next_after=next_after)
+
+
+@router.post("/{session_id}/messages", status_code=202)
+async def post_message(
+    request: Request, who: CurrentPrincipal, session_id: str, body: PostMessage
+) -> MessageAccepted:
+    runtime = _runtime(request)
+    limit = runtime.settings.gateway.max_message_chars
+    if len(body.text) > limit:
+        raise ApiError(413, "payload_too_large", f"text: longer than {limit} characters", "text")
+    info = await owned_session(runtime, who, session_id)
+    event = make_event(
+        MESSAGE_RECEIVED,
+        MessageReceived(text=body.text),
+        session_id=session_id,
+        tenant_id=who.tenant_id,
+        persona_id=info.persona_id,
+        correlation_id=new_id(),
+    )
+    position = await runtime.bus.publish(runtime.settings.gateway.inbound_topic, event)
+    runtime.metrics.messages_published.inc()
+    assert event.correlation_id is not None
+    return MessageAccepted(
+        session_id=session_id,
+        correlation_id=event.correlation_id,
+        event_id=event.event_id,
+        partition=position.partition,
+        offset=position.offset,
+    )

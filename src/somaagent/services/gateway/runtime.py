@@ -1,0 +1,99 @@
+"""The gateway's live connections, opened in the app's lifespan and closed in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from somaagent.adapters.kafka import KafkaEventBus
+from somaagent.adapters.kafka.outbound_fanout import OutboundFanout
+from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.domain.errors import BackendUnavailableError
+from somaagent.services.gateway.hub import StreamHub
+from somaagent.services.gateway.metrics import GatewayMetrics
+from somaagent.services.gateway.session_reads import SessionReads
+from somaagent.services.gateway.settings import GatewaySettings
+
+
+@dataclass
+class Runtime:
+    settings: GatewaySettings
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    bus: KafkaEventBus
+    fanout: OutboundFanout
+    hub: StreamHub
+    keys: ApiKeyStore
+    store: PostgresEventStore
+    sessions: SessionReads
+    metrics: GatewayMetrics
+    fanout_task: asyncio.Task[None]
+
+
+async def open_pool(settings: GatewaySettings) -> asyncpg.Pool:
+    pg = settings.postgres
+    server_settings = {} if pg.db_schema == "public" else {"search_path": f"{pg.db_schema},public"}
+    try:
+        pool = await asyncpg.create_pool(
+            pg.dsn(),
+            min_size=pg.pool_min,
+            max_size=pg.pool_max,
+            timeout=pg.command_timeout_s,
+            command_timeout=pg.command_timeout_s,
+            server_settings=server_settings,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackendUnavailableError(
+            f"postgres unreachable at {pg.host}:{pg.port}: {exc}"
+        ) from exc
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
+    """Connect to Postgres, Redis and Kafka and run the outbound fan-out until exit."""
+    gw = settings.gateway
+    hub = StreamHub(gw.ws_queue_max)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = await open_pool(settings)
+        stack.push_async_callback(pool.close)
+        rd = aioredis.Redis(
+            host=settings.redis.host,
+            port=settings.redis.port,
+            db=settings.redis.db,
+            socket_timeout=settings.redis.socket_timeout_s,
+            socket_connect_timeout=settings.redis.socket_timeout_s,
+        )
+        stack.push_async_callback(rd.aclose)
+        bus = await stack.enter_async_context(KafkaEventBus(settings.kafka))
+        fanout = OutboundFanout(settings.kafka, gw.outbound_topic, hub.dispatch)
+        await fanout.start()
+        stack.push_async_callback(fanout.stop)
+        task = asyncio.create_task(fanout.run(), name="gateway-outbound-fanout")
+        stack.push_async_callback(_cancel, task)
+        yield Runtime(
+            settings=settings,
+            pool=pool,
+            redis=rd,
+            bus=bus,
+            fanout=fanout,
+            hub=hub,
+            keys=ApiKeyStore(pool),
+            store=PostgresEventStore(pool),
+            sessions=SessionReads(pool),
+            metrics=GatewayMetrics(),
+            fanout_task=task,
+        )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait([task])
