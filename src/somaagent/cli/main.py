@@ -8,6 +8,7 @@ from somaagent.cli.db import db_app
 from somaagent.cli.infra import infra_app
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
+from somaagent.cli.slm import slm_app
 
 app = typer.Typer(
     name="soma",
@@ -19,6 +20,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 app.command("policy-engine")(policy_engine)
+app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
 
 
