@@ -137,3 +137,28 @@ async def test_health_ready_metrics_and_openapi(http: httpx.AsyncClient) -> None
     assert 'soma_gateway_requests_total{method="GET",route="/readyz",status="200"}' in metrics
     paths = (await http.get("/openapi.json")).json()["paths"]
     assert "/v1/sessions/{session_id}/messages" in paths
+
+
+async def test_admin_routes_refuse_other_roles_and_stay_in_the_tenant(
+    http: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    body = {"role": "user", "subject": "carol"}
+    refused = await http.post("/v1/keys", json=body, headers=tenant.headers())
+    assert (refused.status_code, error_code(refused)) == (403, "forbidden")
+    made = await http.post("/v1/keys", json=body, headers=tenant.headers(admin=True))
+    assert made.status_code == 201 and made.json()["tenant_id"] == tenant.tenant_id
+    new_key, prefix = made.json()["key"], made.json()["key_prefix"]
+    assert (await http.get("/v1/sessions", headers={"X-API-Key": new_key})).status_code == 200
+    foreign = await http.delete(f"/v1/keys/{prefix}", headers=other_tenant.headers(admin=True))
+    assert foreign.status_code == 404
+    assert (
+        await http.delete(f"/v1/keys/{prefix}", headers=tenant.headers(admin=True))
+    ).status_code == 204
+    gone = await http.get("/v1/sessions", headers={"X-API-Key": new_key})
+    assert (gone.status_code, error_code(gone)) == (401, "unauthorized")
+    bad = await http.get("/v1/sessions", params={"cursor": "zz"}, headers=tenant.headers())
+    assert (bad.status_code, error_code(bad), bad.json()["error"]["field"]) == (
+        422,
+        "invalid_input",
+        "cursor",
+    )

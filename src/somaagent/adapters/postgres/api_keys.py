@@ -94,13 +94,15 @@ class ApiKeyStore:
             return None
         return ApiKey(row["key_prefix"], row["tenant_id"], row["role"], row["subject"])
 
-    async def revoke(self, key_prefix: str) -> int:
-        """Revoke every live key with this prefix; returns how many were revoked."""
+    async def revoke(self, key_prefix: str, *, tenant_id: str | None = None) -> int:
+        """Revoke live keys with this prefix (of one tenant when given); returns how many."""
         async with connection(self._pool, None, self._timeout_s, "revoke api key") as conn:
             status = await conn.execute(
                 f"UPDATE {TABLE_API_KEYS} SET revoked_at = now()"
-                " WHERE key_prefix = $1 AND revoked_at IS NULL",
+                " WHERE key_prefix = $1 AND revoked_at IS NULL"
+                " AND ($2::text IS NULL OR tenant_id = $2)",
                 key_prefix,
+                tenant_id,
                 timeout=self._timeout_s,
             )
         return int(status.rsplit(" ", 1)[1])

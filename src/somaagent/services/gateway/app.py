@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from somaagent.services.gateway import routes_ops, routes_sessions, routes_stream
+from somaagent.services.gateway import routes_admin, routes_ops, routes_sessions, routes_stream
 from somaagent.services.gateway.errors import BodyLimitMiddleware, install_error_handlers
 from somaagent.services.gateway.runtime import Runtime, open_runtime
 from somaagent.services.gateway.settings import GatewaySettings
@@ -59,6 +59,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.max_body_bytes)
     app.include_router(routes_sessions.router)
     app.include_router(routes_stream.router)
+    app.include_router(routes_admin.router)
     app.include_router(routes_ops.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

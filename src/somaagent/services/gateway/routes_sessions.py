@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from somaagent.adapters.postgres.sessions import SessionRow
 from somaagent.domain.event_types import (
     MESSAGE_RECEIVED,
     SESSION_CREATED,
@@ -19,7 +20,6 @@ from somaagent.domain.events import new_id
 from somaagent.services.gateway.auth import CurrentPrincipal, Principal
 from somaagent.services.gateway.errors import ApiError
 from somaagent.services.gateway.runtime import Runtime
-from somaagent.services.gateway.session_reads import SessionInfo
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -71,7 +71,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _out(info: SessionInfo) -> SessionOut:
+def _out(info: SessionRow) -> SessionOut:
     return SessionOut(
         session_id=info.session_id,
         persona_id=info.persona_id,
@@ -82,12 +82,9 @@ def _out(info: SessionInfo) -> SessionOut:
     )
 
 
-async def owned_session(runtime: Runtime, who: Principal, session_id: str) -> SessionInfo:
-    """The caller's session; 404 when it does not exist or belongs to another tenant."""
-    info = await runtime.sessions.get(who.tenant_id, session_id)
-    if info is None:
-        raise ApiError(404, "not_found", f"session {session_id} not found", "session_id")
-    return info
+async def owned_session(runtime: Runtime, who: Principal, session_id: str) -> SessionRow:
+    """The caller's session; NotFoundError (404) when unknown or another tenant's."""
+    return await runtime.sessions.get(who.tenant_id, session_id)
 
 
 @router.post("", status_code=201)
@@ -106,18 +103,6 @@ async def create_session(
     return _out(await owned_session(runtime, who, event.session_id))
 
 
-def _cursor(raw: str | None) -> tuple[datetime, str] | None:
-    if raw is None:
-        return None
-    at, _, sid = raw.partition("|")
-    try:
-        return datetime.fromisoformat(at), sid
-    except ValueError:
-        raise ApiError(
-            422, "invalid_input", "cursor: not a cursor from this API", "cursor"
-        ) from None
-
-
 @router.get("")
 async def list_sessions(
     request: Request,
@@ -125,12 +110,8 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SessionPage:
-    found = await _runtime(request).sessions.list(
-        who.tenant_id, limit=limit, before=_cursor(cursor)
-    )
-    last = found[-1] if len(found) == limit else None
-    next_cursor = f"{last.updated_at.isoformat()}|{last.session_id}" if last else None
-    return SessionPage(sessions=[_out(s) for s in found], next_cursor=next_cursor)
+    page = await _runtime(request).sessions.list(who.tenant_id, limit=limit, cursor=cursor)
+    return SessionPage(sessions=[_out(s) for s in page.sessions], next_cursor=page.next_cursor)
 
 
 @router.get("/{session_id}")

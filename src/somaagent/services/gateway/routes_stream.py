@@ -23,7 +23,7 @@ import structlog
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from somaagent.adapters.kafka.outbound_fanout import OutboundRecord, partition_for, read_partition
-from somaagent.domain.errors import SomaError
+from somaagent.domain.errors import NotFoundError, SomaError
 from somaagent.services.gateway.auth import Principal, principal_for_key
 from somaagent.services.gateway.errors import ApiError
 from somaagent.services.gateway.hub import Subscription
@@ -144,8 +144,10 @@ async def stream(
     except ApiError as exc:
         await ws.close(CLOSE_UNAUTHORIZED, exc.message)
         return
-    if await runtime.sessions.get(who.tenant_id, session_id) is None:
-        await ws.close(CLOSE_NOT_FOUND, f"session {session_id} not found")
+    try:
+        await runtime.sessions.get(who.tenant_id, session_id)
+    except NotFoundError as exc:
+        await ws.close(CLOSE_NOT_FOUND, exc.message)
         return
     try:
         await _stream(ws, runtime, session_id, after)

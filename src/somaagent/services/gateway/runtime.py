@@ -15,10 +15,10 @@ from somaagent.adapters.kafka import KafkaEventBus
 from somaagent.adapters.kafka.outbound_fanout import OutboundFanout
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.adapters.postgres.sessions import PostgresSessions
 from somaagent.domain.errors import BackendUnavailableError
 from somaagent.services.gateway.hub import StreamHub
 from somaagent.services.gateway.metrics import GatewayMetrics
-from somaagent.services.gateway.session_reads import SessionReads
 from somaagent.services.gateway.settings import GatewaySettings
 
 
@@ -32,7 +32,7 @@ class Runtime:
     hub: StreamHub
     keys: ApiKeyStore
     store: PostgresEventStore
-    sessions: SessionReads
+    sessions: PostgresSessions
     metrics: GatewayMetrics
     fanout_task: asyncio.Task[None]
 
@@ -88,7 +88,7 @@ async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
             hub=hub,
             keys=ApiKeyStore(pool),
             store=PostgresEventStore(pool),
-            sessions=SessionReads(pool),
+            sessions=PostgresSessions(pool),
             metrics=GatewayMetrics(),
             fanout_task=task,
         )
