@@ -25,6 +25,7 @@ from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SE
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
 
 log = structlog.get_logger(__name__)
+_JSON = {"content-type": "application/json"}
 
 
 class DecisionCache:
@@ -106,7 +107,9 @@ class HttpPolicyClient:
 
     async def _ask(self, request: PolicyRequest) -> PolicyVerdict:
         try:
-            resp = await self._http.post(self._url, content=request.model_dump_json())
+            resp = await self._http.post(
+                self._url, content=request.model_dump_json(), headers=_JSON
+            )
         except httpx.TimeoutException:
             return _failed(f"policy engine did not answer within {self.settings.timeout_s}s")
         except httpx.HTTPError as exc:
