@@ -19,13 +19,13 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.adapters.kafka.producer import KafkaEventBus
 from somaagent.domain.bus import Handler, Record
 from somaagent.domain.constants import dlq_topic
-from somaagent.domain.errors import BackendUnavailableError, SomaError
+from somaagent.domain.errors import BackendUnavailableError, SomaError, ValidationError
 from somaagent.domain.events import Envelope
+from somaagent.domain.serialization import envelope_from_dict
 from somaagent.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -47,19 +47,20 @@ def to_record(msg: Any) -> Record:
 
 
 def parse_envelope(value: bytes | None) -> Envelope:
-    """Decode a record value; raises ValueError naming what is wrong."""
+    """Decode, upcast and validate a record value; raises ValueError naming what is wrong
+    (not JSON, a bad envelope field, an unknown type or version, a bad payload field)."""
     if value is None:
         raise ValueError("record has no value")
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"value is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("value is not a JSON object")
     try:
-        return Envelope.model_validate(data)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "envelope"
-        raise ValueError(f"{where}: {first['msg']}") from exc
+        return envelope_from_dict(data)
+    except ValidationError as exc:
+        raise ValueError(exc.message) from exc
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

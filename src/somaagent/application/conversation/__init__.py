@@ -1,0 +1,1 @@
+"""Running conversation turns: the use case behind the conversation worker."""

@@ -1,0 +1,123 @@
+"""Finishing a turn: the turn's events and its final state in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from prometheus_client import Counter, Histogram
+
+from somaagent.application.conversation.ports import Transactions, TurnStateStore
+from somaagent.application.conversation.record import finished_turn, turn_events
+from somaagent.application.history import HistoryManager
+from somaagent.application.sessions import SessionRepository
+from somaagent.domain.errors import ConflictError
+from somaagent.domain.events import utc_now
+from somaagent.domain.llm import ChatResult
+from somaagent.domain.session_state import SessionState
+from somaagent.domain.turn_state import TurnState
+from somaagent.domain.turns import ConversationTurn
+
+log = structlog.get_logger(__name__)
+
+REQUESTS = Counter(
+    "conversation_requests_total",
+    "Conversation turns finished, by status (completed, error).",
+    ["status"],
+)
+LATENCY = Histogram(
+    "conversation_latency_seconds",
+    "Time from a turn's start to its completion (including tool waits), by status.",
+    ["status"],
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)
+APPEND_ATTEMPTS = 3
+
+
+class TurnPersister:
+    def __init__(
+        self,
+        *,
+        transactions: Transactions,
+        sessions: SessionRepository,
+        turns: TurnStateStore,
+        history: HistoryManager,
+    ) -> None:
+        self._tx = transactions
+        self._sessions = sessions
+        self._turns = turns
+        self._history = history
+        self._committed: dict[str, SessionState] = {}
+
+    async def complete(
+        self, state: TurnState, *, answer: ChatResult, ttft_s: float | None
+    ) -> ConversationTurn:
+        turn = finished_turn(
+            state, answer=answer, error=None, completed_at=utc_now(), ttft_s=ttft_s
+        )
+        state.status = "completed"
+        await self._commit(state, turn)
+        return turn
+
+    async def fail(self, state: TurnState, reason: str) -> ConversationTurn:
+        turn = finished_turn(state, answer=None, error=reason, completed_at=utc_now(), ttft_s=None)
+        state.status = "failed"
+        await self._commit(state, turn)
+        return turn
+
+    async def _commit(self, state: TurnState, turn: ConversationTurn) -> None:
+        """Append the turn's events (expecting the session's version; on a conflict, reload
+        and retry) and store the turn's final state, in one transaction."""
+        events = turn_events(state, turn)
+        session = await self._sessions.load(state.session_id)
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            try:
+                async with self._tx() as conn:
+                    new = await self._sessions.commit(session, events, conn=conn)
+                    await self._turns.save(state, conn=conn)
+                break
+            except ConflictError:
+                if attempt == APPEND_ATTEMPTS:
+                    raise
+                session = await self._sessions.load_from_store(state.session_id)
+        self._committed[state.correlation_id] = new
+        REQUESTS.labels(turn.status).inc()
+        LATENCY.labels(turn.status).observe(turn.latency_s or 0.0)
+
+    async def after_commit(self, state: TurnState) -> None:
+        """Refresh the cache, then summarise older turns when due (a summary is an event)."""
+        new = self._committed.pop(state.correlation_id, None)
+        if new is None:
+            return
+        await self._sessions.remember(new)
+        summary = await self._history.summarize_if_due(new, model=state.model_profile)
+        if summary is None:
+            return
+        try:
+            await self._sessions.commit(new, [summary])
+        except ConflictError:
+            log.info("summary.skipped_concurrent_turn", session_id=state.session_id)
+
+    async def expire_waiting(self) -> list[TurnState]:
+        """Waiting turns past their deadline, finished as failed (one transaction)."""
+        async with self._tx() as conn:
+            expired = await self._turns.claim_expired(conn, utc_now())
+            for state in expired:
+                await self._expire_one(state, conn)
+        for state in expired:
+            new = self._committed.pop(state.correlation_id, None)
+            if new is not None:
+                await self._sessions.remember(new)
+        return expired
+
+    async def _expire_one(self, state: TurnState, conn: Any) -> None:
+        tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
+        waited = "an admin's policy decision" if state.status == "awaiting_policy" else tool
+        reason = f"timed out waiting for {waited}"
+        turn = finished_turn(state, answer=None, error=reason, completed_at=utc_now(), ttft_s=None)
+        state.status = "failed"
+        session = await self._sessions.load_from_store(state.session_id)
+        new = await self._sessions.commit(session, turn_events(state, turn), conn=conn)
+        await self._turns.save(state, conn=conn)
+        self._committed[state.correlation_id] = new
+        REQUESTS.labels("error").inc()

@@ -1,0 +1,62 @@
+"""Before the model: rehydrate the session, pre-process the message, build the prompt."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Histogram
+
+from somaagent.application.agent_loop import annotation_note
+from somaagent.application.conversation.ports import PersonaCatalog
+from somaagent.application.history import HistoryManager
+from somaagent.application.sessions import SessionRepository
+from somaagent.domain.session_state import SessionState
+from somaagent.domain.slm import Preprocessor, SlmResult
+from somaagent.domain.turn_state import TurnState
+
+SLM_DURATION = Histogram(
+    "slm_intent_duration_seconds",
+    "Time the SLM pre-processing pipeline took for one message, by outcome.",
+    ["status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
+
+class TurnPreparer:
+    def __init__(
+        self,
+        *,
+        sessions: SessionRepository,
+        history: HistoryManager,
+        preprocessor: Preprocessor,
+        personas: PersonaCatalog,
+        budget_tokens: int,
+    ) -> None:
+        self._sessions = sessions
+        self._history = history
+        self._preprocessor = preprocessor
+        self._personas = personas
+        self._budget = budget_tokens
+
+    async def prepare(self, state: TurnState) -> SlmResult:
+        """Fill `state.prompt` and `state.slm` for the turn's first model call."""
+        session = await self._sessions.load(state.session_id) or SessionState(
+            session_id=state.session_id,
+            tenant_id=state.tenant_id,
+            persona_id=state.persona_id,
+        )
+        started = time.perf_counter()
+        slm = await self._preprocessor.analyse(state.user_text)
+        SLM_DURATION.labels("degraded" if slm.degraded else "ok").observe(
+            time.perf_counter() - started
+        )
+        persona = self._personas.get(state.persona_id)
+        fitted = await self._history.context(session, persona, budget=self._budget)
+        prompt = [m.model_dump(include={"role", "content"}) for m in fitted.messages]
+        note = annotation_note(slm)
+        if note:
+            prompt.append({"role": "system", "content": note})
+        prompt.append({"role": "user", "content": state.user_text})
+        state.prompt = prompt
+        state.slm = slm.model_dump(mode="json")
+        return slm

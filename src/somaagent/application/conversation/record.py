@@ -1,0 +1,75 @@
+"""What a finished turn leaves in the event store (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from somaagent.domain.event_types import (
+    MESSAGE_RECEIVED,
+    POLICY_VERDICT_RECORDED,
+    TOOL_CALL_REQUESTED,
+    TOOL_RESULT_RECEIVED,
+    TURN_COMPLETED,
+    MessageReceived,
+    make_event,
+)
+from somaagent.domain.events import Envelope
+from somaagent.domain.llm import ChatResult
+from somaagent.domain.turn_state import TurnState
+from somaagent.domain.turns import ConversationTurn, Usage
+
+
+def finished_turn(
+    state: TurnState,
+    *,
+    answer: ChatResult | None,
+    error: str | None,
+    completed_at: datetime,
+    ttft_s: float | None,
+) -> ConversationTurn:
+    """The ConversationTurn record: text, tokens over every model call, latencies, tools."""
+    return ConversationTurn(
+        correlation_id=state.correlation_id,
+        session_id=state.session_id,
+        tenant_id=state.tenant_id,
+        persona_id=state.persona_id,
+        user_message=state.user_text,
+        assistant_message=answer.text if answer else "",
+        model_profile=(answer.profile if answer else state.model_profile),
+        usage=Usage(prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens),
+        ttft_s=ttft_s,
+        latency_s=max((completed_at - state.started_at).total_seconds(), 0.0),
+        slm=state.slm,
+        tool_calls=state.tool_calls,
+        tool_results=state.tool_results,
+        policy_verdicts=state.policy_verdicts,
+        status="error" if error else "completed",
+        error=error,
+        started_at=state.started_at,
+        completed_at=completed_at,
+    )
+
+
+def turn_events(state: TurnState, turn: ConversationTurn) -> list[Envelope]:
+    """The user's message (same event id as the inbound event, so a retry is a no-op), the
+    tool calls, results and verdicts of the turn, then the completed turn."""
+    common = {
+        "session_id": state.session_id,
+        "tenant_id": state.tenant_id,
+        "persona_id": state.persona_id,
+        "correlation_id": state.correlation_id,
+    }
+    events = [
+        make_event(
+            MESSAGE_RECEIVED,
+            MessageReceived(text=state.user_text),
+            event_id=state.inbound_event_id,
+            occurred_at=state.started_at,
+            **common,
+        )
+    ]
+    events += [make_event(TOOL_CALL_REQUESTED, c, **common) for c in state.tool_calls]
+    events += [make_event(TOOL_RESULT_RECEIVED, r, **common) for r in state.tool_results]
+    events += [make_event(POLICY_VERDICT_RECORDED, v, **common) for v in state.policy_verdicts]
+    events.append(make_event(TURN_COMPLETED, turn, **common))
+    return events

@@ -1,0 +1,266 @@
+"""Running a turn: the use case the conversation worker calls for each event.
+
+    on_message(event)      a user message: claim the turn, pre-process, decide, then either
+                           stream the answer or publish a tool request and return
+    on_tool_result(event)  the tool answered: resume the waiting turn and stream the answer
+    expire(now)            turns whose tool or policy wait passed its deadline fail visibly
+
+Every step that must survive a crash is in PostgreSQL before the handler returns, so the
+consumer commits its offset only after the effect is durable. Nothing here runs a tool.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from somaagent.application.agent_loop import (
+    Decision,
+    Respond,
+    ToolSpec,
+    UseTool,
+    decision_messages,
+    decision_schema,
+    next_decision,
+    parse_decision,
+    with_tool_exchange,
+)
+from somaagent.application.conversation.outbound import Outbound
+from somaagent.application.conversation.persist import TurnPersister
+from somaagent.application.conversation.ports import (
+    ModelSelector,
+    PersonaCatalog,
+    ToolCatalog,
+    ToolGate,
+    TurnStateStore,
+)
+from somaagent.application.conversation.prepare import TurnPreparer
+from somaagent.domain.bus import EventBus
+from somaagent.domain.constants import TOPIC_TOOL_REQUESTS
+from somaagent.domain.errors import SomaError
+from somaagent.domain.event_types import (
+    TOOL_CALL_REQUESTED,
+    MessageReceived,
+    make_event,
+)
+from somaagent.domain.events import Envelope, utc_now
+from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
+from somaagent.domain.serialization import payload_as
+from somaagent.domain.tools import ToolCall, ToolResult
+from somaagent.domain.turn_state import TurnState
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    answer_max_tokens: int = 256
+    decision_max_tokens: int = 96
+    tool_timeout_s: float = 60.0
+    policy_wait_s: float = 900.0
+    tool_requests_topic: str = TOPIC_TOOL_REQUESTS
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        turns: TurnStateStore,
+        preparer: TurnPreparer,
+        persister: TurnPersister,
+        models: ModelSelector,
+        tools: ToolCatalog,
+        personas: PersonaCatalog,
+        gate: ToolGate,
+        settings: TurnSettings,
+    ) -> None:
+        self._bus = bus
+        self._turns = turns
+        self._preparer = preparer
+        self._persister = persister
+        self._models = models
+        self._tools = tools
+        self._personas = personas
+        self._gate = gate
+        self._settings = settings
+
+    # -- a user message ---------------------------------------------------
+    async def on_message(self, event: Envelope) -> str:
+        """Handle one inbound message; returns how it was claimed (new, restart, ...)."""
+        message = payload_as(event, MessageReceived)
+        fresh = TurnState(
+            correlation_id=event.correlation_id or event.event_id,
+            session_id=event.session_id,
+            tenant_id=event.tenant_id,
+            persona_id=event.persona_id,
+            inbound_event_id=event.event_id,
+            user_text=message.text,
+        )
+        claim, state = await self._turns.claim_inbound(fresh)
+        if claim == "duplicate":
+            await self._republish_if_waiting(state, event)
+            return claim
+        out = Outbound(self._bus, state, causation_id=event.event_id)
+        if claim == "restart":
+            await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        try:
+            await out.emit("preprocessing", message="analysing your message")
+            await self._preparer.prepare(state)
+            await self._advance(state, out)
+        except SomaError as exc:
+            if exc.retriable:
+                raise
+            await self._fail(state, out, exc.message)
+        return claim
+
+    async def _advance(self, state: TurnState, out: Outbound) -> None:
+        model = await self._models.dialogue(state.tenant_id)
+        specs = self._tools.specs(self._personas.get(state.persona_id).tools)
+        decision: Decision = Respond()
+        if specs and state.tool_rounds == 0:
+            await out.emit("thinking", message="choosing how to answer")
+            decision = await self._decide(model, state, specs)
+        if isinstance(decision, UseTool):
+            await self._request_tool(state, out, decision)
+            return
+        await self._answer(state, out, model)
+
+    async def _decide(self, model: ChatModel, state: TurnState, specs: list[ToolSpec]) -> Decision:
+        result = await model.complete(
+            ChatRequest(
+                messages=decision_messages(state.prompt, specs),
+                json_schema=decision_schema(specs),
+                max_tokens=self._settings.decision_max_tokens,
+                temperature=0.0,
+            )
+        )
+        self._count(state, result)
+        decided = next_decision(parse_decision(result.text, specs), state.tool_rounds)
+        log.info("turn.decided", correlation_id=state.correlation_id, decision=repr(decided))
+        return decided
+
+    async def _request_tool(self, state: TurnState, out: Outbound, use: UseTool) -> None:
+        call = ToolCall(
+            tool=use.tool,
+            arguments=use.arguments,
+            session_id=state.session_id,
+            tenant_id=state.tenant_id,
+            persona_id=state.persona_id,
+            correlation_id=state.correlation_id,
+            timeout_s=self._settings.tool_timeout_s,
+        )
+        verdict = await self._gate.check_tool_request(call)
+        state.tool_calls.append(call)
+        state.policy_verdicts.append(verdict)
+        # status first: its seq must be in the saved state, or a resumed turn repeats it
+        if not verdict.allow:
+            reason = "; ".join(verdict.reasons) or "policy denied the tool request"
+            await out.emit("waiting_for_policy", tool=call.tool, reason=reason)
+            wait = self._settings.policy_wait_s
+            state.wait_for("awaiting_policy", call.request_id, utc_now() + timedelta(seconds=wait))
+            await self._turns.save(state)
+            return
+        await out.emit("calling_tool", tool=call.tool, message=f"calling {call.tool}")
+        deadline = utc_now() + timedelta(seconds=call.timeout_s + 5)
+        state.wait_for("awaiting_tool", call.request_id, deadline)
+        await self._turns.save(state)  # durable before the request leaves
+        await self._publish_call(state, call)
+
+    async def _publish_call(self, state: TurnState, call: ToolCall) -> None:
+        envelope = make_event(
+            TOOL_CALL_REQUESTED,
+            call,
+            session_id=state.session_id,
+            tenant_id=state.tenant_id,
+            persona_id=state.persona_id,
+            correlation_id=state.correlation_id,
+            causation_id=state.inbound_event_id,
+            event_id=call.request_id,
+        )
+        await self._bus.publish(self._settings.tool_requests_topic, envelope)
+
+    async def _republish_if_waiting(self, state: TurnState, event: Envelope) -> None:
+        """A redelivered message whose turn saved its tool wait but may have died before
+        the request left: publish the same request again (the executor is idempotent)."""
+        if state.status == "awaiting_tool" and state.inbound_event_id == event.event_id:
+            pending = [c for c in state.tool_calls if c.request_id == state.awaiting_request_id]
+            for call in pending:
+                await self._publish_call(state, call)
+
+    # -- a tool result ----------------------------------------------------
+    async def on_tool_result(self, event: Envelope) -> str:
+        result = payload_as(event, ToolResult)
+        correlation = event.correlation_id or ""
+        claim, state = await self._turns.claim_result(
+            correlation, result.request_id, event.event_id
+        )
+        if state is None or claim == "duplicate":
+            return claim
+        out = Outbound(self._bus, state, causation_id=event.event_id)
+        if claim == "restart":
+            await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        call = next(c for c in state.tool_calls if c.request_id == result.request_id)
+        state.tool_results.append(result)
+        state.tool_rounds += 1
+        state.prompt = with_tool_exchange(state.prompt, call.tool, call.arguments, result)
+        try:
+            await out.emit("tool_result", tool=call.tool, message=f"{call.tool}: {result.status}")
+            await self._answer(state, out, await self._models.dialogue(state.tenant_id))
+        except SomaError as exc:
+            if exc.retriable:
+                raise
+            await self._fail(state, out, exc.message)
+        return claim
+
+    # -- answering and finishing -------------------------------------------
+    async def _answer(self, state: TurnState, out: Outbound, model: ChatModel) -> None:
+        request = ChatRequest(messages=state.prompt, max_tokens=self._settings.answer_max_tokens)
+        result: ChatResult | None = None
+        first: float | None = None
+        started = time.perf_counter()
+        async for item in model.stream(request):
+            if isinstance(item, ChatDelta):
+                if item.text:
+                    arrived = time.perf_counter()
+                    first = first if first is not None else arrived - started
+                    await out.delta(item.text, arrived)
+            else:
+                result = item
+        if result is None:  # pragma: no cover - the client always ends with a result
+            raise SomaError("the model stream ended without a result")
+        self._count(state, result)
+        turn = await self._persister.complete(state, answer=result, ttft_s=result.ttft_s)
+        await out.emit(
+            "completed",
+            text=result.text,
+            model_profile=result.profile,
+            usage=turn.usage.model_dump(),
+            latencies={"ttft_s": result.ttft_s or 0.0, "total_s": turn.latency_s or 0.0},
+            annotations=state.slm or None,
+        )
+        await self._persister.after_commit(state)
+
+    async def _fail(self, state: TurnState, out: Outbound, reason: str) -> None:
+        log.warning("turn.failed", correlation_id=state.correlation_id, reason=reason)
+        await self._persister.fail(state, reason)
+        await out.emit("error", reason=reason)
+
+    async def expire(self) -> int:
+        """Fail every waiting turn past its deadline; returns how many."""
+        expired = await self._persister.expire_waiting()
+        for state in expired:
+            tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
+            out = Outbound(self._bus, state, causation_id=None)
+            await out.emit("error", reason=f"{tool} did not answer in time", tool=tool)
+        return len(expired)
+
+    @staticmethod
+    def _count(state: TurnState, result: ChatResult) -> None:
+        state.prompt_tokens += result.usage.prompt_tokens
+        state.completion_tokens += result.usage.completion_tokens
+        if result.profile:
+            state.model_profile = result.profile
