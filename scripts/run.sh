@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/soma infra up
 .venv/bin/soma db upgrade
+.venv/bin/soma models seed
 .venv/bin/soma infra status

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/soma infra up
 .venv/bin/soma db upgrade
+.venv/bin/soma models seed
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench

@@ -6,6 +6,7 @@ import typer
 
 from somaagent.cli.db import db_app
 from somaagent.cli.infra import infra_app
+from somaagent.cli.models import models_app
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")

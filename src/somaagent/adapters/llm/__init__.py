@@ -1,6 +1,6 @@
 """OpenAI-compatible chat models (llama.cpp locally, vLLM in production)."""
 
-from somaagent.adapters.llm.fallback import FallbackChatModel
+from somaagent.adapters.llm.fallback import FallbackChatModel, chain_model
 from somaagent.adapters.llm.openai_chat import RETRIABLE_BEFORE_FIRST_TOKEN, OpenAIChatModel
 from somaagent.adapters.llm.payload import TOOL_CALL_PREFILL, build_payload
 
@@ -10,4 +10,5 @@ __all__ = [
     "FallbackChatModel",
     "OpenAIChatModel",
     "build_payload",
+    "chain_model",
 ]

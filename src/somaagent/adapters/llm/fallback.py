@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
+import httpx
 import structlog
 
-from somaagent.adapters.llm.openai_chat import RETRIABLE_BEFORE_FIRST_TOKEN
+from somaagent.adapters.llm.openai_chat import RETRIABLE_BEFORE_FIRST_TOKEN, OpenAIChatModel
 from somaagent.domain.errors import BackendError, BackendUnavailableError, ValidationError
-from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
+from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult, ModelProfile
+from somaagent.settings import LlmSettings
 
 log = structlog.get_logger(__name__)
 
@@ -77,3 +79,10 @@ class FallbackChatModel:
         return BackendUnavailableError(
             f"every profile in the chain {' -> '.join(self.chain)} failed: " + "; ".join(errors)
         )
+
+
+def chain_model(
+    chain: Sequence[ModelProfile], client: httpx.AsyncClient, settings: LlmSettings
+) -> FallbackChatModel:
+    """A chat model for a selected chain (see application.model_profiles.select)."""
+    return FallbackChatModel([OpenAIChatModel(p, client, settings) for p in chain])
