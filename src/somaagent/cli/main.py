@@ -10,6 +10,7 @@ from somaagent.cli.models import models_app
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
+from somaagent.cli.worker import worker_app
 
 app = typer.Typer(
     name="soma",
@@ -24,6 +25,7 @@ app.add_typer(audit_app, name="audit")
 app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(worker_app, name="worker")
 
 
 if __name__ == "__main__":  # pragma: no cover

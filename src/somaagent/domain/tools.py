@@ -123,6 +123,40 @@ class SandboxResult(BaseModel):
 class ToolSandbox(Protocol):
     """A backend that runs one command in a fresh, isolated sandbox."""
 
-    name: SandboxBackend
+    @property
+    def name(self) -> SandboxBackend: ...
 
     async def run(self, spec: SandboxSpec) -> SandboxResult: ...
+
+
+# --- Ports of the tool executor: the execution ledger and the attachment store. ---
+
+ClaimState = Literal["claimed", "done", "busy", "abandoned"]
+
+
+class Claim(BaseModel):
+    """What claiming a request found: ours to run, already done, or someone else's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: ClaimState
+    #: The stored result when state == "done".
+    result: ToolResult | None = None
+
+
+class ExecutionLedger(Protocol):
+    """Idempotency by request id: a request is claimed before it runs, once."""
+
+    async def claim(self, call: ToolCall, owner: str, lease_s: float) -> Claim: ...
+
+    async def finish(self, call: ToolCall, result: ToolResult) -> ToolResult: ...
+
+
+class AttachmentStore(Protocol):
+    """Durable file contents keyed by sha256, named per tenant and session."""
+
+    async def put(
+        self, tenant_id: str, session_id: str, name: str, content: bytes, media_type: str
+    ) -> Attachment: ...
+
+    async def get(self, tenant_id: str, attachment_id: str) -> tuple[Attachment, bytes]: ...

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.domain.errors import ToolError
-from somaagent.domain.tools import ToolCall, ToolStatus
+from somaagent.domain.tools import KillReason, ToolCall, ToolStatus
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class ToolOutput:
     reason: str | None = None
     data: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    #: Which sandbox limit ended the run, if one did.
+    killed: KillReason | None = None
 
 
 class Tool(Protocol):

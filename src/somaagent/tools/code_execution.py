@@ -82,4 +82,5 @@ class CodeExecution:
             truncated=result.truncated,
             reason=reason,
             files=changed_files(before, after),
+            killed=result.killed,
         )

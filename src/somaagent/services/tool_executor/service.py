@@ -1,0 +1,133 @@
+"""ToolExecutorService: the `soma worker tools` process.
+
+    async with ToolExecutorService(settings) as service:
+        await service.run()          # until shutdown() (SIGTERM/SIGINT in the CLI)
+
+Consumes tool.requests in the GROUP_TOOL_EXECUTOR consumer group with bounded in-flight
+partitions (fetching stops while all are busy), runs each request through ToolExecutor,
+publishes on tool.results and serves /metrics. Shutdown: stop consuming, drain in-flight
+requests, commit, then close Kafka, the policy client and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self
+
+import asyncpg
+import structlog
+from prometheus_client import start_http_server
+
+from somaagent.adapters.kafka import KafkaConsumerLoop, KafkaEventBus
+from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
+from somaagent.adapters.postgres.tool_executions import PostgresExecutionLedger
+from somaagent.application.policy import HttpPolicyClient
+from somaagent.domain.constants import GROUP_TOOL_EXECUTOR, TOPIC_TOOL_REQUESTS, TOPIC_TOOL_RESULTS
+from somaagent.domain.errors import BackendUnavailableError
+from somaagent.services.tool_executor.executor import ToolExecutor
+from somaagent.services.tool_executor.settings import ToolExecutorSettings
+from somaagent.services.tool_executor.wiring import build_registry
+
+log = structlog.get_logger(__name__)
+
+
+async def open_pool(settings: ToolExecutorSettings) -> asyncpg.Pool:
+    pg = settings.postgres
+    schema = {} if pg.db_schema == "public" else {"search_path": f"{pg.db_schema},public"}
+    try:
+        pool = await asyncpg.create_pool(
+            pg.dsn(),
+            min_size=pg.pool_min,
+            max_size=pg.pool_max,
+            timeout=pg.command_timeout_s,
+            command_timeout=pg.command_timeout_s,
+            server_settings=schema,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BackendUnavailableError(
+            f"postgres unreachable at {pg.host}:{pg.port}: {exc}"
+        ) from exc
+    if pool is None:
+        raise BackendUnavailableError("postgres pool could not be created")
+    return pool
+
+
+class ToolExecutorService:
+    def __init__(
+        self,
+        settings: ToolExecutorSettings,
+        *,
+        requests_topic: str = TOPIC_TOOL_REQUESTS,
+        results_topic: str = TOPIC_TOOL_RESULTS,
+        group_id: str = GROUP_TOOL_EXECUTOR,
+        serve_metrics: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.requests_topic = requests_topic
+        self.results_topic = results_topic
+        self.group_id = group_id
+        self.serve_metrics = serve_metrics
+        self.owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._stack = AsyncExitStack()
+        self._loop: KafkaConsumerLoop | None = None
+        self.executor: ToolExecutor | None = None
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _open(self) -> None:
+        pool = await open_pool(self.settings)
+        self._stack.push_async_callback(pool.close)
+        bus = await self._stack.enter_async_context(KafkaEventBus(self.settings.kafka))
+        policy = await self._stack.enter_async_context(HttpPolicyClient(self.settings.policy))
+        registry = await self._stack.enter_async_context(build_registry(self.settings, pool))
+        section = self.settings.tools
+        self.executor = ToolExecutor(
+            registry=registry,
+            ledger=PostgresExecutionLedger(pool, self.settings.postgres.command_timeout_s),
+            attachments=PostgresAttachmentStore(pool),
+            policy=policy,
+            bus=bus,
+            results_topic=self.results_topic,
+            owner=self.owner,
+            lease_s=section.lease_s,
+            max_concurrent=section.max_concurrent_runs,
+        )
+        self._loop = KafkaConsumerLoop(
+            self.settings.kafka,
+            topics=[self.requests_topic],
+            group_id=self.group_id,
+            handler=self.executor.handle,
+            bus=bus,
+            max_in_flight=section.max_in_flight,
+        )
+        if self.serve_metrics:
+            start_http_server(section.metrics_port, addr=section.metrics_host)
+        log.info("tool_executor.ready", owner=self.owner, tools=registry.names())
+
+    async def run(self) -> None:
+        if self._loop is None:
+            raise RuntimeError("use `async with ToolExecutorService(...)` before run()")
+        await self._loop.run()
+
+    async def shutdown(self) -> None:
+        """Stop consuming; run() drains in-flight requests and commits. Idempotent."""
+        if self._loop is not None:
+            await self._loop.shutdown()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+        await self._stack.aclose()

@@ -1,0 +1,51 @@
+"""Settings of the tool executor (env prefix SOMA_, e.g. SOMA_TOOLS__METRICS_PORT=19102)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+
+from somaagent.application.policy.config import PolicyClientSettings
+from somaagent.domain.tools import SandboxBackend, SandboxLimits
+from somaagent.settings import CommonSettings
+
+SearchBackend = Literal["postgres", "searxng"]
+
+
+class ToolsSection(BaseModel):
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=19102, ge=0, le=65535)
+    #: Partitions handled at once by the consumer; fetching stops while all are busy.
+    max_in_flight: int = Field(default=4, ge=1, le=256)
+    #: Sandboxed runs at once in this process.
+    max_concurrent_runs: int = Field(default=2, ge=1, le=256)
+    #: How long a claim is honoured before a redelivery may take it over as abandoned.
+    lease_s: float = Field(default=900.0, gt=0)
+    #: Where per-session workspaces live; default `<state_dir>/workspaces`.
+    workspace_dir: Path | None = None
+    #: The sandbox backend per tool that runs code; unlisted tools use `default_backend`.
+    default_backend: SandboxBackend = "bwrap"
+    backends: dict[str, SandboxBackend] = Field(default_factory=dict)
+    limits: SandboxLimits = SandboxLimits()
+    search_backend: SearchBackend = "postgres"
+    searxng_url: str | None = None
+    search_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    def backend_for(self, tool: str) -> SandboxBackend:
+        return self.backends.get(tool, self.default_backend)
+
+
+class ToolExecutorSettings(CommonSettings):
+    tools: ToolsSection = ToolsSection()
+    policy: PolicyClientSettings = PolicyClientSettings()
+
+    @model_validator(mode="after")
+    def _search_backend_configured(self) -> Self:
+        if self.tools.search_backend == "searxng" and not self.tools.searxng_url:
+            raise ValueError("SOMA_TOOLS__SEARXNG_URL is required when search_backend=searxng")
+        return self
+
+    def workspace_root(self) -> Path:
+        return self.tools.workspace_dir or self.state_dir / "workspaces"

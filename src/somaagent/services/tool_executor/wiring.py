@@ -1,0 +1,37 @@
+"""Build the executor's tool registry from settings: sandbox per tool, stores, backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from somaagent.adapters.sandbox import BwrapSandbox
+from somaagent.domain.errors import InfraError
+from somaagent.domain.tools import SandboxBackend, ToolSandbox
+from somaagent.services.tool_executor.settings import ToolExecutorSettings
+from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
+
+
+def make_sandbox(backend: SandboxBackend) -> ToolSandbox:
+    """The sandbox for a backend name; InfraError when this host cannot provide it."""
+    if backend == "bwrap":
+        return BwrapSandbox()
+    raise InfraError(f"sandbox backend {backend!r} is not available in this build")
+
+
+@asynccontextmanager
+async def build_registry(
+    settings: ToolExecutorSettings, pool: asyncpg.Pool
+) -> AsyncIterator[ToolRegistry]:
+    section = settings.tools
+    workspaces = Workspaces(settings.workspace_root())
+    registry = ToolRegistry(
+        [
+            CodeExecution(
+                make_sandbox(section.backend_for(CodeExecution.name)), workspaces, section.limits
+            ),
+        ]
+    )
+    yield registry

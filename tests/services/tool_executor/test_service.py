@@ -1,0 +1,132 @@
+"""`soma worker tools` end to end: requests over Kafka, results over Kafka, state in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from somaagent.adapters.kafka import KafkaEventBus
+from somaagent.domain.event_types import TOOL_CALL_REQUESTED, make_event
+from somaagent.domain.events import Envelope
+from somaagent.domain.tools import ToolCall, ToolResult
+from somaagent.services.tool_executor import ToolExecutorService
+from somaagent.settings import CommonSettings
+
+
+async def read(settings: CommonSettings, topic: str, count: int) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka.bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        got: list[Any] = []
+        async with asyncio.timeout(60):
+            while len(got) < count:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(records)
+        return got
+    finally:
+        await consumer.stop()
+
+
+def results_of(records: list[Any]) -> dict[str, list[ToolResult]]:
+    found: dict[str, list[ToolResult]] = {}
+    for rec in records:
+        result = ToolResult.model_validate(Envelope.model_validate_json(rec.value).payload)
+        found.setdefault(result.request_id, []).append(result)
+    return found
+
+
+def request(session: str, tool: str, **arguments: Any) -> Envelope:
+    call = ToolCall(
+        tool=tool, arguments=arguments, session_id=session, tenant_id="tenant-x",
+        correlation_id="turn-1", timeout_s=10,
+    )  # fmt: skip
+    return make_event(
+        TOOL_CALL_REQUESTED, call, session_id=session, tenant_id="tenant-x", correlation_id="turn-1"
+    )
+
+
+async def test_runs_code_and_returns_attachments(
+    running_executor: ToolExecutorService,
+    executor_topics: list[str],
+    settings: CommonSettings,
+    pg_pool: asyncpg.Pool,
+    unique: Callable[[str], str],
+) -> None:
+    requests, results = executor_topics
+    session = unique("s")
+    ok = request(session, "code_execution", language="shell", code="echo hi; printf abc > out.txt")
+    fails = request(session, "code_execution", language="python", code="raise SystemExit('no')")
+    async with KafkaEventBus(settings.kafka) as bus:
+        for ev in (ok, fails):
+            await bus.publish(requests, ev)
+    found = results_of(await read(settings, results, 2))
+    (good,) = found[ok.payload["request_id"]]
+    assert (good.status, good.exit_code, good.stdout, good.truncated) == ("ok", 0, "hi\n", False)
+    (att,) = good.attachments
+    assert (att.name, att.size, att.sha256) == ("out.txt", 3, hashlib.sha256(b"abc").hexdigest())
+    content = await pg_pool.fetchval(
+        "SELECT content FROM attachments WHERE sha256 = $1", att.sha256
+    )
+    assert bytes(content) == b"abc"
+    (bad,) = found[fails.payload["request_id"]]
+    assert (bad.status, bad.exit_code, bad.stderr) == ("error", 1, "no\n")
+    assert good.duration_s > 0
+
+
+async def test_redelivered_request_is_not_run_twice(
+    running_executor: ToolExecutorService,
+    executor_topics: list[str],
+    settings: CommonSettings,
+    unique: Callable[[str], str],
+) -> None:
+    requests, results = executor_topics
+    session = unique("s")
+    once = request(
+        session, "code_execution", language="shell", code="echo run >> runs; wc -l < runs"
+    )
+    count = request(session, "code_execution", language="shell", code="wc -l < runs")
+    async with KafkaEventBus(settings.kafka) as bus:
+        await bus.publish(requests, once)
+        await bus.publish(requests, once)  # a redelivery: same event, same request id
+        await bus.publish(requests, count)
+    found = results_of(await read(settings, results, 3))
+    first, second = found[once.payload["request_id"]]
+    assert first == second
+    assert first.stdout == "1\n"
+    (after,) = found[count.payload["request_id"]]
+    assert after.stdout == "1\n"  # the tool ran exactly once
+
+
+async def test_bad_requests_get_reasons(
+    running_executor: ToolExecutorService,
+    executor_topics: list[str],
+    settings: CommonSettings,
+    unique: Callable[[str], str],
+) -> None:
+    requests, results = executor_topics
+    session = unique("s")
+    unknown = request(session, "rm_rf")
+    invalid = request(session, "code_execution", language="cobol", code="DISPLAY 1")
+    malformed = Envelope(type="tool.call.requested", session_id=session, tenant_id="tenant-x",
+                         payload={"tool": "code_execution"})  # fmt: skip
+    async with KafkaEventBus(settings.kafka) as bus:
+        for ev in (unknown, invalid, malformed):
+            await bus.publish(requests, ev)
+    found = results_of(await read(settings, results, 2))
+    (u,) = found[unknown.payload["request_id"]]
+    assert u.status == "denied"
+    assert u.reason is not None and "unknown tool" in u.reason
+    (i,) = found[invalid.payload["request_id"]]
+    assert i.status == "invalid"
+    assert i.reason is not None and "language" in i.reason
+    (dead,) = await read(settings, requests + ".dlq", 1)
+    reason = dict(dead.headers)["dlq_reason"].decode()
+    assert reason.startswith("malformed: payload.session_id: Field required")
+    assert Envelope.model_validate_json(dead.value).event_id == malformed.event_id
