@@ -9,16 +9,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import uvicorn
+from aiokafka import AIOKafkaConsumer
 
+from somaagent.adapters.kafka import KafkaEventBus, parse_envelope
+from somaagent.adapters.openfga import OpenFgaClient
+from somaagent.adapters.postgres.requeue import PostgresRequeueStore
+from somaagent.application.policy import HttpPolicyClient, PolicyClientSettings
+from somaagent.application.policy.gate import PolicyGate
+from somaagent.application.policy.requeue import RequeueService
+from somaagent.application.policy.retry import RequeueRetryJob, RetrySettings
 from somaagent.devstack import Stack
 from somaagent.devstack.opa import opa_binary
+from somaagent.domain.events import Envelope
 from somaagent.services.policy_engine import PolicyEngineSettings, create_app
 from somaagent.settings import CommonSettings, OpaSettings, repo_root
 
@@ -123,3 +135,91 @@ def tool_request(unique: Callable[[str], str]) -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int = 1, timeout_s: float = 15.0, settle_s: float = 1.0
+) -> list[tuple[Envelope, dict[str, str]]]:
+    """Every record on a (fresh) topic as (envelope, headers); waits for `at_least` records
+    and then `settle_s` more, so a duplicate arriving late would be seen."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        found: list[tuple[Envelope, dict[str, str]]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                for msg in msgs:
+                    headers = {k: v.decode() for k, v in (msg.headers or [])}
+                    found.append((parse_envelope(msg.value), headers))
+            if len(found) >= at_least:
+                deadline = min(deadline, loop.time() + settle_s)
+        return found
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class PolicyKit:
+    """The real pieces a worker wires together: client, gate, requeue service, retry job."""
+
+    client: HttpPolicyClient
+    store: PostgresRequeueStore
+    gate: PolicyGate
+    service: RequeueService
+    fga: OpenFgaClient
+    blocked_topic: str
+    tool_topic: str
+
+    def retry_job(self, redis_prefix: str, **settings: Any) -> RequeueRetryJob:
+        return RequeueRetryJob(
+            self.service,
+            self.store,
+            self.store.redis,
+            key_prefix=redis_prefix,
+            settings=RetrySettings(**settings),
+        )
+
+
+KitFactory = Callable[..., AbstractAsyncContextManager[PolicyKit]]
+
+
+@pytest.fixture
+def make_kit(
+    settings: CommonSettings,
+    pg_pool: asyncpg.Pool,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    kafka_topics: Callable[..., Awaitable[list[str]]],
+) -> KitFactory:
+    @asynccontextmanager
+    async def make(url: str, **client_settings: Any) -> AsyncIterator[PolicyKit]:
+        blocked_topic, tool_topic = await kafka_topics("blocked", "tools")
+        config = PolicyClientSettings(url=url, timeout_s=1.0, **client_settings)
+        store = PostgresRequeueStore(pg_pool, redis_client, key_prefix=redis_prefix)
+        async with (
+            HttpPolicyClient(config) as client,
+            KafkaEventBus(settings.kafka) as bus,
+            OpenFgaClient(settings.openfga) as fga,
+        ):
+            gate = PolicyGate(
+                client, bus, store, blocked_topic=blocked_topic, tool_topic=tool_topic
+            )
+            service = RequeueService(store, client, bus, fga)
+            yield PolicyKit(client, store, gate, service, fga, blocked_topic, tool_topic)
+
+    return make
+
+
+@pytest.fixture
+async def kit(engine_url: str, make_kit: KitFactory) -> AsyncIterator[PolicyKit]:
+    async with make_kit(engine_url) as made:
+        yield made

@@ -98,6 +98,10 @@ class OpenFgaClient:
         """Answer several checks concurrently, in order."""
         return list(await asyncio.gather(*(self.check(*c) for c in checks)))
 
+    async def is_admin(self, tenant_id: str, subject: str) -> bool:
+        """Is user `subject` an admin of `tenant_id`?"""
+        return await self.check(user_ref(subject), "admin", tenant_ref(tenant_id))
+
     async def write(self, tuples: Iterable[Tuple]) -> None:
         """Add relationships (already present ones are ignored)."""
         keys = [_key(*t) for t in tuples]

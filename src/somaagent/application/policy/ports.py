@@ -1,0 +1,55 @@
+"""What the policy use cases need from the outside world, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol
+
+from somaagent.domain.policy import PolicyVerdict, RequeueItem, RequeueStatus
+
+
+class RequeueStore(Protocol):
+    """Durable requeue items (see adapters/postgres/requeue.py)."""
+
+    async def add(self, item: RequeueItem) -> RequeueItem: ...
+
+    async def get(self, item_id: str, *, tenant_id: str | None = None) -> RequeueItem: ...
+
+    async def list_items(
+        self, tenant_id: str, *, status: RequeueStatus | None = None, limit: int = 100
+    ) -> list[RequeueItem]: ...
+
+    async def finish(
+        self,
+        item_id: str,
+        *,
+        status: RequeueStatus,
+        actor: str,
+        reason: str,
+        verdict: PolicyVerdict,
+        audit_action: str,
+        on_transition: Callable[[RequeueItem], Awaitable[None]] | None = None,
+    ) -> RequeueItem: ...
+
+    async def reschedule(
+        self,
+        item_id: str,
+        *,
+        verdict: PolicyVerdict,
+        next_attempt_at: datetime,
+        actor: str,
+        reason: str,
+    ) -> RequeueItem: ...
+
+    async def due(self, now: datetime, limit: int = 50) -> list[str]: ...
+
+    async def pending_count(self) -> int: ...
+
+    async def reindex(self) -> int: ...
+
+
+class AdminCheck(Protocol):
+    """Is this user an admin of this tenant? (OpenFGA: user:<subject> admin tenant:<tenant>)"""
+
+    async def is_admin(self, tenant_id: str, subject: str) -> bool: ...
