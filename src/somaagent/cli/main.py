@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from somaagent.cli.chat import chat
 from somaagent.cli.db import db_app
+from somaagent.cli.gateway import gateway, keys_app
 from somaagent.cli.infra import infra_app
 from somaagent.cli.models import models_app
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
+from somaagent.cli.tools import search_app
 from somaagent.cli.worker import worker_app
 
 app = typer.Typer(
@@ -20,12 +23,16 @@ app = typer.Typer(
 )
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
+app.command("gateway")(gateway)
+app.add_typer(keys_app, name="keys")
+app.command("chat")(chat)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(worker_app, name="worker")
+app.add_typer(search_app, name="search")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,157 @@
+"""`soma chat`: a terminal client that streams answers like the web client does.
+
+It talks to a running gateway over HTTP and the session's WebSocket, renders each answer
+token by token with Rich Live, and after a dropped connection resumes from the last Kafka
+offset it saw, so nothing is shown twice or lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import typer
+from rich.live import Live
+from rich.text import Text
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from somaagent.cli.common import console, err_console
+
+TERMINAL = {"completed", "error"}
+_FATAL_CLOSE = {4401: "the API key was refused", 4404: "no such session for this key"}
+
+
+class StreamClient:
+    """One session's WebSocket with resume-by-offset; `frames` yields stream payloads."""
+
+    def __init__(self, ws_url: str, session_id: str, key: str) -> None:
+        self.base = f"{ws_url}/v1/sessions/{session_id}/stream?key={key}"
+        self.last: int | None = None
+        self.ws: ClientConnection | None = None
+
+    async def open(self) -> None:
+        url = self.base if self.last is None else f"{self.base}&after={self.last}"
+        self.ws = await asyncio.wait_for(connect(url), 10)
+        ready = orjson.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        if self.last is None:
+            self.last = int(ready["after"])
+
+    async def next_payload(self) -> dict[str, Any]:
+        """The next conversation.stream payload, reconnecting (and resuming) on a drop."""
+        while True:
+            assert self.ws is not None
+            try:
+                frame = orjson.loads(await self.ws.recv())
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else 1006
+                if code in _FATAL_CLOSE:
+                    raise typer.BadParameter(_FATAL_CLOSE[code]) from exc
+                await asyncio.sleep(0.5)
+                await self.open()
+                continue
+            if frame.get("type") != "event":
+                continue
+            self.last = int(frame["offset"])
+            event = frame["event"]
+            if event.get("type") == "conversation.stream":
+                return dict(event["payload"])
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def _status_line(p: dict[str, Any]) -> str:
+    status = str(p.get("status"))
+    if status == "calling_tool":
+        return f"calling tool {p.get('tool', '')}…"
+    if status == "waiting_for_policy":
+        return str(p.get("message") or "waiting for policy approval…")
+    if status == "error":
+        return f"error: {p.get('reason') or p.get('message') or 'the turn failed'}"
+    if status == "completed":
+        usage = p.get("usage") or {}
+        return f"completed · {usage.get('completion_tokens', '?')} tokens"
+    return status.replace("_", " ") + "…"
+
+
+async def show_answer(stream: StreamClient, correlation_id: str) -> str:
+    """Render one turn's stream live; return its final status."""
+    parts: dict[int, str] = {}
+    attempt, status = 1, "sent"
+    with Live(Text("…"), console=console, refresh_per_second=20, transient=False) as live:
+        while status not in TERMINAL:
+            p = await stream.next_payload()
+            if p.get("correlation_id") != correlation_id:
+                continue
+            status = str(p.get("status"))
+            if int(p.get("attempt", 1)) > attempt or status == "restarted":
+                attempt, parts = int(p.get("attempt", 1)), {}
+            if status == "streaming" and p.get("delta") is not None:
+                parts[int(p["seq"])] = str(p["delta"])
+            answer = str(p["text"]) if status == "completed" and p.get("text") else ""
+            body = answer or "".join(parts[k] for k in sorted(parts))
+            profile = f" [{p['model_profile']}]" if p.get("model_profile") else ""
+            line = Text(
+                f"\n{_status_line(p)}{profile}", style="red" if status == "error" else "dim"
+            )
+            live.update(Text(body) + line)
+    return status
+
+
+async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = await http.post(path, json=body)
+    data = r.json()
+    if r.status_code >= 400:
+        raise typer.BadParameter(
+            f"{r.status_code} {data['error']['code']}: {data['error']['message']}"
+        )
+    return dict(data)
+
+
+async def run_chat(url: str, key: str, session_id: str | None, message: str | None) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+        if session_id is None:
+            session_id = str(
+                (await _post(http, "/v1/sessions", {"title": "soma chat"}))["session_id"]
+            )
+        err_console.print(f"session {session_id}")
+        stream = StreamClient(url.replace("http", "ws", 1), session_id, key)
+        await stream.open()
+        try:
+            while True:
+                text = (
+                    message
+                    if message is not None
+                    else await asyncio.to_thread(console.input, "[bold]you>[/bold] ")
+                )
+                if not text.strip():
+                    continue
+                sent = await _post(http, f"/v1/sessions/{session_id}/messages", {"text": text})
+                await show_answer(stream, str(sent["correlation_id"]))
+                if message is not None:
+                    return
+        finally:
+            await stream.close()
+
+
+def chat(
+    url: Annotated[str, typer.Option(help="Gateway base URL.")] = "http://127.0.0.1:8080",
+    key: Annotated[
+        str, typer.Option(envvar="SOMA_API_KEY", help="API key (or SOMA_API_KEY).")
+    ] = "",
+    session: Annotated[str | None, typer.Option(help="Continue this session id.")] = None,
+    message: Annotated[
+        str | None, typer.Option("-m", "--message", help="Send one message, then exit.")
+    ] = None,
+) -> None:
+    """Chat in the terminal; answers stream token by token."""
+    if not key:
+        raise typer.BadParameter("an API key is needed: --key or SOMA_API_KEY")
+    with contextlib.suppress(KeyboardInterrupt, EOFError):
+        asyncio.run(run_chat(url.rstrip("/"), key, session, message))

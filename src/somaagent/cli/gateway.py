@@ -1,0 +1,87 @@
+"""`soma gateway` (serve the HTTP API, WebSocket stream and web client) and `soma keys`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError as PydanticValidationError
+
+from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.cli.common import console, err_console, reports_errors
+from somaagent.services.gateway import GatewaySettings, create_app
+from somaagent.services.gateway.runtime import open_pool
+
+keys_app = typer.Typer(help="API keys: each names a tenant and a role.", no_args_is_help=True)
+
+
+def load_gateway_settings() -> GatewaySettings:
+    try:
+        return GatewaySettings()
+    except PydanticValidationError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@reports_errors
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Bind address (SOMA_GATEWAY__HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (SOMA_GATEWAY__PORT).")] = None,
+) -> None:
+    """Run the gateway: HTTP API, WebSocket stream and web client (default 127.0.0.1:8080)."""
+    settings = load_gateway_settings()
+    section = settings.gateway.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"gateway": section})
+    console.print(f"gateway on http://{section.host}:{section.port}/ (Ctrl-C stops it)")
+    uvicorn.run(
+        create_app(settings),
+        host=section.host,
+        port=section.port,
+        ws="websockets-sansio",
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+async def _create_key(settings: GatewaySettings, tenant: str, role: str, subject: str) -> str:
+    pool = await open_pool(settings)
+    try:
+        key, _ = await ApiKeyStore(pool).create(tenant, role, subject)
+    finally:
+        await pool.close()
+    return key
+
+
+async def _revoke_key(settings: GatewaySettings, prefix: str) -> int:
+    pool = await open_pool(settings)
+    try:
+        return await ApiKeyStore(pool).revoke(prefix)
+    finally:
+        await pool.close()
+
+
+@keys_app.command("create")
+@reports_errors
+def create_key(
+    tenant: Annotated[str, typer.Option(help="Tenant the key speaks for.")],
+    role: Annotated[str, typer.Option(help="user or admin.")] = "user",
+    subject: Annotated[str, typer.Option(help="Who holds the key (for audit).")] = "cli",
+) -> None:
+    """Create a key and print it once (only its SHA-256 is stored)."""
+    key = asyncio.run(_create_key(load_gateway_settings(), tenant, role, subject))
+    err_console.print(f"key for tenant {tenant} ({role}); shown once, store it now:")
+    console.print(key, soft_wrap=True, highlight=False, markup=False, emoji=False)
+
+
+@keys_app.command("revoke")
+@reports_errors
+def revoke_key(
+    prefix: Annotated[str, typer.Argument(help="The key's first 12 characters.")],
+) -> None:
+    """Revoke a key by its prefix."""
+    count = asyncio.run(_revoke_key(load_gateway_settings(), prefix))
+    console.print(f"revoked {count} key(s)")
