@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from somaagent.cli.schemas import stale_files
-from somaagent.domain.event_types import EVENT_TYPES
+from somaagent.domain.event_types import EVENT_TYPES, load_all_event_types
 from somaagent.domain.json_schemas import all_schemas, event_schema
 from somaagent.settings import repo_root
 
@@ -16,6 +16,7 @@ def test_schema_files_are_up_to_date() -> None:
 
 
 def test_every_registered_type_has_a_schema_file() -> None:
+    load_all_event_types()
     names = {f"{e.name}.v{e.version}.json" for e in EVENT_TYPES.values()}
     assert names == set(all_schemas())
     for entry in EVENT_TYPES.values():

@@ -16,6 +16,8 @@ Other rooms register their own types with `register_event_type` at import time.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -94,10 +96,23 @@ def register_event_type(
 
 def event_type(name: str) -> EventType:
     """The descriptor of a registered type; ValidationError for an unknown one."""
+    if name not in EVENT_TYPES:
+        load_all_event_types()
     try:
         return EVENT_TYPES[name]
     except KeyError:
         raise ValidationError("type", f"unknown event type {name!r}") from None
+
+
+def load_all_event_types() -> None:
+    """Import every module of somaagent.domain, registering the types defined anywhere there.
+
+    Event types are registered at import time by the module that defines their payload;
+    register them in domain/ so that every process (and `soma schemas export`) knows them.
+    """
+    package = importlib.import_module("somaagent.domain")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def make_event(

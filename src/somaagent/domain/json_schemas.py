@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from somaagent.domain.event_types import EVENT_TYPES, EventType
+from somaagent.domain.event_types import EVENT_TYPES, EventType, load_all_event_types
 from somaagent.domain.events import Envelope
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -38,6 +38,7 @@ def file_name(entry: EventType) -> str:
 
 def all_schemas() -> dict[str, str]:
     """File name -> schema text (sorted keys, two-space indent, trailing newline)."""
+    load_all_event_types()
     return {
         file_name(entry): json.dumps(event_schema(entry), indent=2, sort_keys=True) + "\n"
         for entry in sorted(EVENT_TYPES.values(), key=lambda e: e.name)

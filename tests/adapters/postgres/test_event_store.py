@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.domain.errors import ConflictError, ValidationError
 from somaagent.domain.event_types import MESSAGE_RECEIVED, SESSION_CREATED
 from somaagent.domain.events import Envelope
+from somaagent.domain.serialization import envelope_to_json
 
 
 def msg(session: str, text: str, tenant: str = "t-1") -> Envelope:
@@ -164,3 +166,23 @@ async def test_events_table_refuses_updates_and_deletes(
         await pg_pool.execute("DELETE FROM events WHERE session_id = $1", sid)
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
         await pg_pool.execute("UPDATE events SET type = 'x' WHERE session_id = $1", sid)
+
+
+async def test_stored_envelope_reads_back_exactly(
+    store: PostgresEventStore, unique: Callable[[str], str]
+) -> None:
+    sid = unique("s")
+    text = 'NUL\u0000 tab\t quote" 日本語 👋 ' + "é" * 150_000
+    event = Envelope(
+        type=MESSAGE_RECEIVED,
+        session_id=sid,
+        tenant_id="t-1",
+        correlation_id=unique("c"),
+        occurred_at=datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=timezone(timedelta(hours=9))),
+        payload={"text": text, "attachments": []},
+    )
+    await store.append([event])
+    (back,) = await store.read_session(sid)
+    assert back.envelope == event
+    assert back.envelope.occurred_at.utcoffset() == timedelta(hours=9)
+    assert envelope_to_json(back.envelope) == envelope_to_json(event)
