@@ -13,6 +13,7 @@ from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
 from somaagent.cli.tools import search_app
+from somaagent.cli.tools import search_app
 from somaagent.cli.worker import worker_app
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(worker_app, name="worker")
+app.add_typer(search_app, name="search")
 app.add_typer(search_app, name="search")
 
 

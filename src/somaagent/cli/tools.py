@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from pathlib import Path
+from typing import Annotated
 
 import structlog
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from somaagent.cli.common import err_console, reports_errors
+from somaagent.adapters.postgres.search_index import PostgresSearchIndex
+from somaagent.cli.common import console, err_console, reports_errors
 from somaagent.services.tool_executor import ToolExecutorService, ToolExecutorSettings
+from somaagent.services.tool_executor.service import open_pool
+from somaagent.tools.corpus import CORPUS_PYTHON_DOCS, DEFAULT_DOC_ROOT, load_documents
 
 
 def load_executor_settings() -> ToolExecutorSettings:
@@ -52,3 +58,33 @@ def tools_worker() -> None:
     settings = load_executor_settings()
     configure_json_logs(settings.log_level)
     asyncio.run(serve_tool_executor(settings))
+
+
+search_app = typer.Typer(help="The local web_search corpus.", no_args_is_help=True)
+
+
+async def build_search_index(settings: ToolExecutorSettings, root: Path, limit: int | None) -> int:
+    docs = await asyncio.to_thread(load_documents, root, limit=limit)
+    pool = await open_pool(settings)
+    try:
+        return await PostgresSearchIndex(pool).upsert(CORPUS_PYTHON_DOCS, docs)
+    finally:
+        await pool.close()
+
+
+@search_app.command("index")
+@reports_errors
+def search_index(
+    root: Annotated[Path, typer.Option(help="Sphinx HTML root (python3-doc).")] = DEFAULT_DOC_ROOT,
+    limit: Annotated[int | None, typer.Option(help="Index only the first N pages.")] = None,
+) -> None:
+    """Build the local web_search corpus from the Python documentation."""
+    settings = load_executor_settings()
+    if not root.is_dir():
+        err_console.print(
+            f"[red]error:[/red] root: {root} is not a directory (apt install python3-doc)"
+        )
+        raise typer.Exit(2)
+    started = time.perf_counter()
+    count = asyncio.run(build_search_index(settings, root, limit))
+    console.print(f"indexed {count} pages from {root} in {time.perf_counter() - started:.1f} s")

@@ -160,3 +160,30 @@ class AttachmentStore(Protocol):
     ) -> Attachment: ...
 
     async def get(self, tenant_id: str, attachment_id: str) -> tuple[Attachment, bytes]: ...
+
+
+class SearchHit(BaseModel):
+    """One ranked web_search result."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    url: str
+    snippet: str
+    score: float = 0.0
+
+
+class SearchDocument(BaseModel):
+    """One page of a local search corpus."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1)
+    title: str
+    body: str
+
+
+class SearchBackend(Protocol):
+    """Where web_search looks: a local full-text corpus or a SearXNG instance."""
+
+    async def search(self, query: str, limit: int) -> list[SearchHit]: ...

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
+from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.adapters.sandbox import BwrapSandbox
 from somaagent.domain.errors import InfraError
-from somaagent.domain.tools import SandboxBackend, ToolSandbox
+from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
+from somaagent.tools.web_search import SearxngSearch, WebSearch
 
 
 def make_sandbox(backend: SandboxBackend) -> ToolSandbox:
@@ -27,11 +29,19 @@ async def build_registry(
 ) -> AsyncIterator[ToolRegistry]:
     section = settings.tools
     workspaces = Workspaces(settings.workspace_root())
-    registry = ToolRegistry(
-        [
-            CodeExecution(
-                make_sandbox(section.backend_for(CodeExecution.name)), workspaces, section.limits
-            ),
-        ]
-    )
-    yield registry
+    async with AsyncExitStack() as stack:
+        search: SearchBackend = PostgresSearchIndex(pool, section.search_timeout_s)
+        if section.search_backend == "searxng" and section.searxng_url:
+            searxng = SearxngSearch(section.searxng_url, section.search_timeout_s)
+            stack.push_async_callback(searxng.aclose)
+            search = searxng
+        yield ToolRegistry(
+            [
+                CodeExecution(
+                    make_sandbox(section.backend_for(CodeExecution.name)),
+                    workspaces,
+                    section.limits,
+                ),
+                WebSearch(search),
+            ]
+        )
