@@ -102,9 +102,10 @@ async def _pump(
 
 async def _drain_client(ws: WebSocket) -> None:
     """Read (and ignore) client frames until it disconnects."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            await ws.receive()
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
 
 
 async def _stream(ws: WebSocket, runtime: Runtime, session_id: str, after: int | None) -> None:
