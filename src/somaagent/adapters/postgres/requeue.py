@@ -211,6 +211,13 @@ class PostgresRequeueStore:
             await pipe.execute()
         return len(pending)
 
+    async def sync_index(self, item: RequeueItem) -> None:
+        """Point the index entry of one item at its PostgreSQL state."""
+        if item.status == "pending":
+            await self._index(item.id, item.next_attempt_at)
+        else:
+            await self._unindex(item.id)
+
     async def _index(self, item_id: str, at: datetime) -> None:
         try:
             await self.redis.zadd(self.index_key, {item_id: at.timestamp()})

@@ -48,6 +48,8 @@ class RequeueStore(Protocol):
 
     async def reindex(self) -> int: ...
 
+    async def sync_index(self, item: RequeueItem) -> None: ...
+
 
 class AdminCheck(Protocol):
     """Is this user an admin of this tenant? (OpenFGA: user:<subject> admin tenant:<tenant>)"""

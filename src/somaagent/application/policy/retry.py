@@ -121,7 +121,7 @@ class RequeueRetryJob:
     async def _work(self, item_id: str, now: datetime) -> str:
         item = await self.store.get(item_id)
         if item.status != "pending" or item.next_attempt_at > now:
-            await self.store.reindex()
+            await self.store.sync_index(item)
             return "skipped"
         verdict = await self.service.client.evaluate(item.request, use_cache=False)
         if verdict.allow and not verdict.canary:
