@@ -11,7 +11,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from somaagent.services.gateway import routes_admin, routes_ops, routes_sessions, routes_stream
+from somaagent.services.gateway import (
+    requeue_routes,
+    routes_admin,
+    routes_ops,
+    routes_sessions,
+    routes_stream,
+)
 from somaagent.services.gateway.errors import BodyLimitMiddleware, install_error_handlers
 from somaagent.services.gateway.runtime import Runtime, open_runtime
 from somaagent.services.gateway.settings import GatewaySettings
@@ -46,6 +52,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
+            app.state.requeue = runtime.requeue
             yield
 
     app = FastAPI(
@@ -60,6 +67,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(routes_sessions.router)
     app.include_router(routes_stream.router)
     app.include_router(routes_admin.router)
+    app.include_router(requeue_routes.router)
     app.include_router(routes_ops.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -13,9 +13,13 @@ import redis.asyncio as aioredis
 
 from somaagent.adapters.kafka import KafkaEventBus
 from somaagent.adapters.kafka.outbound_fanout import OutboundFanout
+from somaagent.adapters.openfga.client import OpenFgaClient
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.sessions import PostgresSessions
+from somaagent.application.policy.client import HttpPolicyClient
+from somaagent.application.policy.requeue import RequeueService
 from somaagent.domain.errors import BackendUnavailableError
 from somaagent.services.gateway.hub import StreamHub
 from somaagent.services.gateway.metrics import GatewayMetrics
@@ -35,6 +39,7 @@ class Runtime:
     sessions: PostgresSessions
     metrics: GatewayMetrics
     fanout_task: asyncio.Task[None]
+    requeue: RequeueService
 
 
 async def open_pool(settings: GatewaySettings) -> asyncpg.Pool:
@@ -79,6 +84,9 @@ async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(fanout.stop)
         task = asyncio.create_task(fanout.run(), name="gateway-outbound-fanout")
         stack.push_async_callback(_cancel, task)
+        policy = await stack.enter_async_context(HttpPolicyClient(settings.policy))
+        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga))
+        store = PostgresRequeueStore(pool, rd, key_prefix=settings.redis.key_prefix)
         yield Runtime(
             settings=settings,
             pool=pool,
@@ -91,6 +99,7 @@ async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
             sessions=PostgresSessions(pool),
             metrics=GatewayMetrics(),
             fanout_task=task,
+            requeue=RequeueService(store, policy, bus, fga),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.domain.constants import TOPIC_CONVERSATION_INBOUND, TOPIC_CONVERSATION_OUTBOUND
 from somaagent.settings import CommonSettings
 
@@ -32,3 +33,4 @@ class GatewaySection(BaseModel):
 
 class GatewaySettings(CommonSettings):
     gateway: GatewaySection = GatewaySection()
+    policy: PolicyClientSettings = PolicyClientSettings()
