@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import make_asgi_app
 
 from somaagent.adapters.opa import OpaClient
@@ -69,9 +69,11 @@ def create_app(
         return JSONResponse(body, status_code=503)
 
     @app.post("/v1/evaluate", response_model=PolicyVerdict)
-    async def evaluate(body: PolicyRequest, request: Request) -> PolicyVerdict:
+    async def evaluate(body: PolicyRequest, request: Request) -> Response:
         current: PolicyEngine = request.app.state.engine
-        return await current.evaluate(body)
+        verdict = await current.evaluate(body)
+        # Already a validated model: serialise once, skip FastAPI's re-validation.
+        return Response(verdict.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:
