@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import jsonschema
 import orjson
 
 from somaagent.application.agent_loop import (
-    MAX_TOOL_ROUNDS,
     TOOL_OUTPUT_CHARS,
     Respond,
     ToolSpec,
     UseTool,
+    argument_messages,
     build_prompt,
-    decision_schema,
-    next_decision,
-    parse_decision,
+    parse_arguments,
+    route,
     tool_result_text,
     with_tool_exchange,
 )
@@ -75,37 +73,36 @@ def test_no_annotations_no_note() -> None:
     assert [m["role"] for m in prompt] == ["system", "user"]
 
 
-def test_decision_schema_accepts_respond_and_valid_tool_calls_only() -> None:
-    schema = decision_schema([PY, SEARCH])
-    jsonschema.validate({"action": "respond"}, schema)
-    jsonschema.validate(
-        {"action": "code_execution", "arguments": {"language": "python", "code": "1"}}, schema
+def slm_for(intent: str, confidence: float, out_of_scope: bool = False) -> SlmResult:
+    return SlmResult(intent=Intent(name=intent, confidence=confidence, out_of_scope=out_of_scope))
+
+
+def test_route_follows_a_confident_tool_intent_only() -> None:
+    intents = {"run_code": "code_execution", "web_search": "web_search"}
+    tools = [PY, SEARCH]
+    assert route(slm_for("run_code", 0.9), intents, tools) == PY
+    assert route(slm_for("web_search", 0.5), intents, tools) == SEARCH
+    assert route(slm_for("run_code", 0.49), intents, tools) is None
+    assert route(slm_for("greet", 0.99), intents, tools) is None
+    assert route(slm_for("run_code", 0.9, out_of_scope=True), intents, tools) is None
+    assert route(slm_for("run_code", 0.9), intents, [SEARCH]) is None  # tool not offered
+    assert route(SlmResult(missing=("intent",)), intents, tools) is None
+    assert route(None, intents, tools) is None
+
+
+def test_argument_step_instruction_names_the_tool() -> None:
+    messages = argument_messages([{"role": "user", "content": "run print(1)"}], PY)
+    assert messages[0]["role"] == "user"
+    assert "code_execution" in messages[-1]["content"]
+    assert messages[-1]["role"] == "system"
+
+
+def test_parse_arguments() -> None:
+    assert parse_arguments('{"query": "asyncio"}', SEARCH) == UseTool(
+        "web_search", {"query": "asyncio"}
     )
-    for bad in (
-        {"action": "rm"},
-        {"action": "code_execution", "arguments": {"language": "cobol", "code": "1"}},
-        {"action": "respond", "extra": 1},
-    ):
-        try:
-            jsonschema.validate(bad, schema)
-        except jsonschema.ValidationError:
-            continue
-        raise AssertionError(f"schema accepted {bad}")
-
-
-def test_parse_decision() -> None:
-    call = '{"action": "web_search", "arguments": {"query": "asyncio"}}'
-    assert parse_decision(call, [PY, SEARCH]) == UseTool("web_search", {"query": "asyncio"})
-    assert parse_decision('{"action": "respond"}', [PY]) == Respond()
-    assert parse_decision("not json at all", [PY]) == Respond()
-    assert parse_decision('{"action": "web_search", "arguments": {}}', [PY]) == Respond()
-    assert parse_decision('["web_search"]', [SEARCH]) == Respond()
-
-
-def test_round_limit_forces_an_answer() -> None:
-    use = UseTool("web_search", {"query": "x"})
-    assert next_decision(use, MAX_TOOL_ROUNDS - 1) == use
-    assert next_decision(use, MAX_TOOL_ROUNDS) == Respond()
+    assert parse_arguments("not json at all", SEARCH) == Respond()
+    assert parse_arguments('["asyncio"]', SEARCH) == Respond()
 
 
 def test_tool_result_text_is_clipped_and_says_what_happened() -> None:

@@ -3,10 +3,10 @@
 Given the persona, the session's history, the SLM annotations and what the model said,
 these functions build the prompt and decide the next step: answer, or call a tool.
 
-Small local models do not emit native tool calls reliably (see FACTS.md), so the choice is
-a separate JSON-schema-constrained step (`decision_schema`): the model answers
-{"action": "respond"} or {"action": "<tool>", "arguments": {...}}. After a tool result the
-answer is streamed without tools in the request, which small models handle best.
+Small local models do not emit native tool calls reliably (see FACTS.md), so the SLM
+intent classifier picks the tool (`route`, per the persona's intent -> tool map) and the chat
+model writes only that tool's arguments in a JSON-schema-constrained step. After a tool
+result the answer is streamed without tools in the request, which small models handle best.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from somaagent.domain.tools import ToolResult
 MAX_TOOL_ROUNDS = 2
 #: Characters of tool output the model sees (the full output is persisted).
 TOOL_OUTPUT_CHARS = 2000
-RESPOND = "respond"
+#: Intent confidence at or above which a tool intent routes to its tool.
+ROUTE_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,61 +86,43 @@ def build_prompt(
     return messages
 
 
-def decision_schema(tools: list[ToolSpec]) -> dict[str, Any]:
-    """JSON Schema for the choice step: respond, or one tool with valid arguments."""
-    options: list[dict[str, Any]] = [
-        {
-            "type": "object",
-            "properties": {"action": {"const": RESPOND}},
-            "required": ["action"],
-            "additionalProperties": False,
-        }
-    ]
-    for tool in tools:
-        options.append(
-            {
-                "type": "object",
-                "properties": {"action": {"const": tool.name}, "arguments": tool.parameters},
-                "required": ["action", "arguments"],
-                "additionalProperties": False,
-            }
-        )
-    return {"oneOf": options}
+def route(
+    slm: SlmResult | None,
+    tool_intents: dict[str, str],
+    tools: list[ToolSpec],
+    *,
+    min_confidence: float = ROUTE_CONFIDENCE,
+) -> ToolSpec | None:
+    """The tool a confidently classified intent calls, or None: just answer.
+
+    Choosing is the SLM classifier's job (milliseconds, measured accuracy); the chat model
+    only writes the chosen tool's arguments, under that tool's JSON Schema."""
+    if slm is None or slm.intent is None or slm.intent.out_of_scope:
+        return None
+    if slm.intent.confidence < min_confidence:
+        return None
+    name = tool_intents.get(slm.intent.name)
+    return next((t for t in tools if t.name == name), None)
 
 
-def decision_messages(prompt: list[dict[str, Any]], tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    """The prompt plus one instruction listing the tools for the choice step."""
-    listing = "\n".join(f"- {t.name}: {t.description}" for t in tools)
+def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict[str, Any]]:
+    """The prompt plus one instruction: write `tool`'s arguments for the last message."""
     instruction = (
-        "Decide the next step. If a tool is needed to answer the last user message "
-        "(running code, computing, searching documentation, fetching, remembering), "
-        'reply {"action": "<tool name>", "arguments": {...}}; otherwise reply '
-        f'{{"action": "{RESPOND}"}}. Tools:\n{listing}'
+        f"Call the tool {tool.name} ({tool.description}) to handle the last user message. "
+        "Reply with its arguments as a JSON object only."
     )
     return [*prompt, {"role": "system", "content": instruction}]
 
 
-def parse_decision(text: str, tools: list[ToolSpec]) -> Decision:
-    """Read the choice step's output; anything unusable means: just answer."""
+def parse_arguments(text: str, tool: ToolSpec) -> Decision:
+    """Read the argument step's output; anything that is not a JSON object means: answer."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return Respond()
     if not isinstance(value, dict):
         return Respond()
-    action = value.get("action")
-    names = {t.name for t in tools}
-    arguments = value.get("arguments")
-    if action in names and isinstance(arguments, dict):
-        return UseTool(tool=str(action), arguments=arguments)
-    return Respond()
-
-
-def next_decision(decided: Decision, tool_rounds: int) -> Decision:
-    """Enforce the round limit: past it, the turn answers with what it has."""
-    if isinstance(decided, UseTool) and tool_rounds >= MAX_TOOL_ROUNDS:
-        return Respond()
-    return decided
+    return UseTool(tool=tool.name, arguments=value)
 
 
 def tool_result_text(result: ToolResult) -> str:

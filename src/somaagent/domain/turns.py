@@ -30,6 +30,8 @@ class Persona(BaseModel):
     name: str = "Soma"
     system_prompt: str = "You are Soma, a concise and helpful assistant."
     tools: list[str] = Field(default_factory=list)
+    #: SLM intent -> tool: a message classified as the intent (confidently) calls the tool.
+    tool_intents: dict[str, str] = Field(default_factory=dict)
 
 
 class Session(BaseModel):

@@ -56,9 +56,13 @@ async def _drain(stream: asyncio.StreamReader | None, buf: CappedBuffer) -> None
         buf.feed(chunk)
 
 
-def _preexec(limits: SandboxLimits, procs_files: list[str]) -> Callable[[], None]:
+def _preexec(
+    limits: SandboxLimits, procs_files: list[str], limit_launcher: bool
+) -> Callable[[], None]:
     def setup() -> None:
         join_cgroups(procs_files)
+        if not limit_launcher:
+            return
         caps = (
             (resource.RLIMIT_AS, limits.address_space_bytes),
             (resource.RLIMIT_FSIZE, limits.file_size_bytes),
@@ -113,8 +117,14 @@ async def run_contained(
     workdir: Path,
     stdin: bytes = b"",
     pass_fds: tuple[int, ...] = (),
+    limit_launcher: bool = True,
 ) -> SandboxResult:
-    """Run `argv` (a sandbox launcher) contained; kill its whole tree on the wall clock."""
+    """Run `argv` (a sandbox launcher) contained; kill its whole tree on the wall clock.
+
+    With `limit_launcher` (bubblewrap) the rlimits and the drop to nobody apply to the
+    launcher and so to everything under it. gVisor passes False: its runtime needs root and
+    a large address space, and it applies the rlimits to the sandboxed process itself.
+    """
     group = Cgroup(f"run-{uuid.uuid4().hex[:12]}", limits.memory_bytes, limits.max_pids)
     await asyncio.to_thread(group.create)
     out, err = (
@@ -124,8 +134,9 @@ async def run_contained(
     started = time.perf_counter()
     try:
         killed, code = await _execute(
-            argv, limits, group, out=out, err=err, stdin=stdin, pass_fds=pass_fds
-        )
+            argv, limits, group, out=out, err=err, stdin=stdin, pass_fds=pass_fds,
+            limit_launcher=limit_launcher,
+        )  # fmt: skip
         killed = killed or group.limit_hit() or _signal_reason(code)
     finally:
         await asyncio.to_thread(group.remove)
@@ -150,6 +161,7 @@ async def _execute(
     err: CappedBuffer,
     stdin: bytes,
     pass_fds: tuple[int, ...],
+    limit_launcher: bool,
 ) -> tuple[KillReason | None, int | None]:
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -158,7 +170,7 @@ async def _execute(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             pass_fds=pass_fds,
-            preexec_fn=_preexec(limits, group.procs_files()),
+            preexec_fn=_preexec(limits, group.procs_files(), limit_launcher),
             start_new_session=True,
         )
     except OSError as exc:

@@ -11,7 +11,7 @@ from somaagent.application.conversation.ports import Transactions, TurnStateStor
 from somaagent.application.conversation.record import finished_turn, turn_events
 from somaagent.application.history import HistoryManager
 from somaagent.application.sessions import SessionRepository
-from somaagent.domain.errors import ConflictError
+from somaagent.domain.errors import ConflictError, SomaError
 from somaagent.domain.events import utc_now
 from somaagent.domain.llm import ChatResult
 from somaagent.domain.session_state import SessionState
@@ -90,13 +90,15 @@ class TurnPersister:
         if new is None:
             return
         await self._sessions.remember(new)
-        summary = await self._history.summarize_if_due(new, model=state.model_profile)
-        if summary is None:
-            return
         try:
-            await self._sessions.commit(new, [summary])
+            summary = await self._history.summarize_if_due(new, model=state.model_profile)
+            if summary is not None:
+                await self._sessions.commit(new, [summary])
         except ConflictError:
             log.info("summary.skipped_concurrent_turn", session_id=state.session_id)
+        except SomaError as exc:
+            # the turn is done and durable; a summary is retried after the next turn
+            log.warning("summary.failed", session_id=state.session_id, error=exc.message)
 
     async def expire_waiting(self) -> list[TurnState]:
         """Waiting turns past their deadline, finished as failed (one transaction)."""

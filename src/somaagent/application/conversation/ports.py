@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from somaagent.application.agent_loop import ToolSpec
+from somaagent.domain.events import Envelope
 from somaagent.domain.llm import ChatModel
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall
@@ -49,4 +50,8 @@ class PersonaCatalog(Protocol):
 class ToolGate(Protocol):
     """Policy check of a tool request; a denial is published and queued for an admin."""
 
-    async def check_tool_request(self, call: ToolCall) -> PolicyVerdict: ...
+    async def check_tool_request(
+        self, call: ToolCall, envelope: Envelope, topic: str
+    ) -> PolicyVerdict:
+        """Allow, or deny: then `envelope` waits in the requeue store for `topic`."""
+        ...

@@ -18,14 +18,13 @@ from datetime import timedelta
 import structlog
 
 from somaagent.application.agent_loop import (
+    MAX_TOOL_ROUNDS,
     Decision,
-    Respond,
     ToolSpec,
     UseTool,
-    decision_messages,
-    decision_schema,
-    next_decision,
-    parse_decision,
+    argument_messages,
+    parse_arguments,
+    route,
     with_tool_exchange,
 )
 from somaagent.application.conversation.outbound import Outbound
@@ -39,7 +38,7 @@ from somaagent.application.conversation.ports import (
 )
 from somaagent.application.conversation.prepare import TurnPreparer
 from somaagent.domain.bus import EventBus
-from somaagent.domain.constants import TOPIC_TOOL_REQUESTS
+from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND, TOPIC_TOOL_REQUESTS
 from somaagent.domain.errors import SomaError
 from somaagent.domain.event_types import (
     TOOL_CALL_REQUESTED,
@@ -49,6 +48,7 @@ from somaagent.domain.event_types import (
 from somaagent.domain.events import Envelope, utc_now
 from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
 from somaagent.domain.serialization import payload_as
+from somaagent.domain.slm import SlmResult
 from somaagent.domain.tools import ToolCall, ToolResult
 from somaagent.domain.turn_state import TurnState
 
@@ -62,6 +62,7 @@ class TurnSettings:
     tool_timeout_s: float = 60.0
     policy_wait_s: float = 900.0
     tool_requests_topic: str = TOPIC_TOOL_REQUESTS
+    outbound_topic: str = TOPIC_CONVERSATION_OUTBOUND
 
 
 class TurnRunner:
@@ -104,42 +105,42 @@ class TurnRunner:
         if claim == "duplicate":
             await self._republish_if_waiting(state, event)
             return claim
-        out = Outbound(self._bus, state, causation_id=event.event_id)
+        out = self._outbound(state, event.event_id)
         if claim == "restart":
             await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
         try:
             await out.emit("preprocessing", message="analysing your message")
-            await self._preparer.prepare(state)
-            await self._advance(state, out)
+            slm = await self._preparer.prepare(state)
+            await self._advance(state, out, slm)
         except SomaError as exc:
             if exc.retriable:
                 raise
             await self._fail(state, out, exc.message)
         return claim
 
-    async def _advance(self, state: TurnState, out: Outbound) -> None:
+    async def _advance(self, state: TurnState, out: Outbound, slm: SlmResult) -> None:
         model = await self._models.dialogue(state.tenant_id)
-        specs = self._tools.specs(self._personas.get(state.persona_id).tools)
-        decision: Decision = Respond()
-        if specs and state.tool_rounds == 0:
-            await out.emit("thinking", message="choosing how to answer")
-            decision = await self._decide(model, state, specs)
-        if isinstance(decision, UseTool):
-            await self._request_tool(state, out, decision)
-            return
+        persona = self._personas.get(state.persona_id)
+        tool = route(slm, persona.tool_intents, self._tools.specs(persona.tools))
+        if tool is not None and state.tool_rounds < MAX_TOOL_ROUNDS:
+            await out.emit("thinking", tool=tool.name, message=f"preparing {tool.name}")
+            decision = await self._arguments(model, state, tool)
+            if isinstance(decision, UseTool):
+                await self._request_tool(state, out, decision)
+                return
         await self._answer(state, out, model)
 
-    async def _decide(self, model: ChatModel, state: TurnState, specs: list[ToolSpec]) -> Decision:
+    async def _arguments(self, model: ChatModel, state: TurnState, tool: ToolSpec) -> Decision:
         result = await model.complete(
             ChatRequest(
-                messages=decision_messages(state.prompt, specs),
-                json_schema=decision_schema(specs),
+                messages=argument_messages(state.prompt, tool),
+                json_schema=tool.parameters,
                 max_tokens=self._settings.decision_max_tokens,
                 temperature=0.0,
             )
         )
         self._count(state, result)
-        decided = next_decision(parse_decision(result.text, specs), state.tool_rounds)
+        decided = parse_arguments(result.text, tool)
         log.info("turn.decided", correlation_id=state.correlation_id, decision=repr(decided))
         return decided
 
@@ -153,7 +154,10 @@ class TurnRunner:
             correlation_id=state.correlation_id,
             timeout_s=self._settings.tool_timeout_s,
         )
-        verdict = await self._gate.check_tool_request(call)
+        envelope = self._call_envelope(state, call)
+        verdict = await self._gate.check_tool_request(
+            call, envelope, self._settings.tool_requests_topic
+        )
         state.tool_calls.append(call)
         state.policy_verdicts.append(verdict)
         # status first: its seq must be in the saved state, or a resumed turn repeats it
@@ -168,10 +172,11 @@ class TurnRunner:
         deadline = utc_now() + timedelta(seconds=call.timeout_s + 5)
         state.wait_for("awaiting_tool", call.request_id, deadline)
         await self._turns.save(state)  # durable before the request leaves
-        await self._publish_call(state, call)
+        await self._bus.publish(self._settings.tool_requests_topic, envelope)
 
-    async def _publish_call(self, state: TurnState, call: ToolCall) -> None:
-        envelope = make_event(
+    @staticmethod
+    def _call_envelope(state: TurnState, call: ToolCall) -> Envelope:
+        return make_event(
             TOOL_CALL_REQUESTED,
             call,
             session_id=state.session_id,
@@ -181,7 +186,6 @@ class TurnRunner:
             causation_id=state.inbound_event_id,
             event_id=call.request_id,
         )
-        await self._bus.publish(self._settings.tool_requests_topic, envelope)
 
     async def _republish_if_waiting(self, state: TurnState, event: Envelope) -> None:
         """A redelivered message whose turn saved its tool wait but may have died before
@@ -189,7 +193,8 @@ class TurnRunner:
         if state.status == "awaiting_tool" and state.inbound_event_id == event.event_id:
             pending = [c for c in state.tool_calls if c.request_id == state.awaiting_request_id]
             for call in pending:
-                await self._publish_call(state, call)
+                envelope = self._call_envelope(state, call)
+                await self._bus.publish(self._settings.tool_requests_topic, envelope)
 
     # -- a tool result ----------------------------------------------------
     async def on_tool_result(self, event: Envelope) -> str:
@@ -200,7 +205,7 @@ class TurnRunner:
         )
         if state is None or claim == "duplicate":
             return claim
-        out = Outbound(self._bus, state, causation_id=event.event_id)
+        out = self._outbound(state, event.event_id)
         if claim == "restart":
             await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
         call = next(c for c in state.tool_calls if c.request_id == result.request_id)
@@ -254,9 +259,14 @@ class TurnRunner:
         expired = await self._persister.expire_waiting()
         for state in expired:
             tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
-            out = Outbound(self._bus, state, causation_id=None)
+            out = self._outbound(state, None)
             await out.emit("error", reason=f"{tool} did not answer in time", tool=tool)
         return len(expired)
+
+    def _outbound(self, state: TurnState, causation_id: str | None) -> Outbound:
+        return Outbound(
+            self._bus, state, causation_id=causation_id, topic=self._settings.outbound_topic
+        )
 
     @staticmethod
     def _count(state: TurnState, result: ChatResult) -> None:

@@ -29,6 +29,8 @@ class ToolsSection(BaseModel):
     default_backend: SandboxBackend = "bwrap"
     backends: dict[str, SandboxBackend] = Field(default_factory=dict)
     limits: SandboxLimits = SandboxLimits()
+    #: Image for the docker backend (pulled by the operator).
+    docker_image: str = "python:3.11-slim"
     search_backend: SearchBackend = "postgres"
     searxng_url: str | None = None
     search_timeout_s: float = Field(default=5.0, gt=0, le=60)

@@ -8,19 +8,22 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import asyncpg
 
 from somaagent.adapters.postgres.search_index import PostgresSearchIndex
-from somaagent.adapters.sandbox import BwrapSandbox
-from somaagent.domain.errors import InfraError
+from somaagent.adapters.sandbox import BwrapSandbox, DockerSandbox, GvisorSandbox
 from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
 from somaagent.tools.web_search import SearxngSearch, WebSearch
 
 
-def make_sandbox(backend: SandboxBackend) -> ToolSandbox:
+def make_sandbox(backend: SandboxBackend, settings: ToolExecutorSettings) -> ToolSandbox:
     """The sandbox for a backend name; InfraError when this host cannot provide it."""
-    if backend == "bwrap":
-        return BwrapSandbox()
-    raise InfraError(f"sandbox backend {backend!r} is not available in this build")
+    if backend == "gvisor":
+        base = settings.state_dir / "gvisor"
+        base.mkdir(parents=True, exist_ok=True)
+        return GvisorSandbox(base)
+    if backend == "docker":
+        return DockerSandbox(settings.tools.docker_image)
+    return BwrapSandbox()
 
 
 @asynccontextmanager
@@ -38,7 +41,7 @@ async def build_registry(
         yield ToolRegistry(
             [
                 CodeExecution(
-                    make_sandbox(section.backend_for(CodeExecution.name)),
+                    make_sandbox(section.backend_for(CodeExecution.name), settings),
                     workspaces,
                     section.limits,
                 ),

@@ -1,0 +1,38 @@
+"""`soma worker conversation`: the conversation worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+from pydantic import ValidationError as PydanticValidationError
+
+from somaagent.cli.common import err_console, reports_errors
+from somaagent.cli.tools import configure_json_logs
+from somaagent.services.conversation_worker import ConversationWorker, WorkerSettings
+
+
+def load_worker_settings() -> WorkerSettings:
+    try:
+        return WorkerSettings()
+    except PydanticValidationError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+async def serve_conversation_worker(settings: WorkerSettings) -> None:
+    """Run the worker until SIGTERM or SIGINT, then drain and shut down in order."""
+    async with ConversationWorker(settings) as worker:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(worker.shutdown()))
+        await worker.run()
+
+
+@reports_errors
+def conversation_worker() -> None:
+    """Run the conversation worker: conversation.inbound + tool.results -> streamed answers."""
+    settings = load_worker_settings()
+    configure_json_logs(settings.log_level)
+    asyncio.run(serve_conversation_worker(settings))

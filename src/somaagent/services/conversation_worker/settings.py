@@ -1,0 +1,43 @@
+"""Settings of the conversation worker (env prefix SOMA_, e.g. SOMA_WORKER__MAX_IN_FLIGHT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from somaagent.application.policy.config import PolicyClientSettings
+from somaagent.domain.constants import (
+    TOPIC_CONVERSATION_INBOUND,
+    TOPIC_CONVERSATION_OUTBOUND,
+    TOPIC_TOOL_REQUESTS,
+    TOPIC_TOOL_RESULTS,
+)
+from somaagent.settings import CommonSettings
+
+
+@dataclass(frozen=True)
+class WorkerTopics:
+    """The topics one worker reads and writes (tests use fresh ones)."""
+
+    inbound: str = TOPIC_CONVERSATION_INBOUND
+    outbound: str = TOPIC_CONVERSATION_OUTBOUND
+    tool_requests: str = TOPIC_TOOL_REQUESTS
+    tool_results: str = TOPIC_TOOL_RESULTS
+
+
+class WorkerSection(BaseModel):
+    metrics_port: int = Field(default=18301, ge=0, le=65535)
+    max_in_flight: int = Field(default=4, ge=1, le=256)
+    answer_max_tokens: int = Field(default=256, ge=1, le=8192)
+    decision_max_tokens: int = Field(default=96, ge=8, le=1024)
+    history_budget_tokens: int = Field(default=1024, ge=64)
+    tool_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    policy_wait_s: float = Field(default=900.0, gt=0)
+    expiry_interval_s: float = Field(default=2.0, gt=0)
+    persona: str = "default"
+
+
+class WorkerSettings(CommonSettings):
+    worker: WorkerSection = WorkerSection()
+    policy: PolicyClientSettings = PolicyClientSettings()
