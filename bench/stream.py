@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -26,6 +27,7 @@ from pathlib import Path
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from somaagent.adapters.kafka import KafkaEventBus
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
@@ -53,17 +55,14 @@ async def start_gateway(topic: str) -> asyncio.subprocess.Process:
     raise RuntimeError("the gateway did not become ready within 30 s")
 
 
-async def reader(ws: ClientConnection, latencies: list[float], stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            async with asyncio.timeout(0.5):
-                raw = await ws.recv()
-        except TimeoutError:
-            continue
-        arrived = time.time()
-        frame = orjson.loads(raw)
-        if frame.get("type") == "event":
-            latencies.append(arrived - frame["event"]["payload"]["sent_at"])
+async def reader(ws: ClientConnection, latencies: list[float]) -> None:
+    """Record each event's latency until the socket is closed."""
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            arrived = time.time()
+            frame = orjson.loads(raw)
+            if frame.get("type") == "event":
+                latencies.append(arrived - frame["event"]["payload"]["sent_at"])
 
 
 async def publish(
@@ -121,15 +120,13 @@ async def main(clients: int, events: int, rate: float) -> dict[str, object]:
         for ws in sockets:
             await ws.recv()  # ready
         latencies: list[float] = []
-        stop = asyncio.Event()
-        readers = [asyncio.create_task(reader(ws, latencies, stop)) for ws in sockets]
+        readers = [asyncio.create_task(reader(ws, latencies)) for ws in sockets]
         async with KafkaEventBus(settings.kafka) as bus:
             elapsed = await publish(bus, topic, sessions, tenant, n=events, rate=rate)
         await asyncio.sleep(1.0)
-        stop.set()
-        await asyncio.gather(*readers)
         for ws in sockets:
             await ws.close()
+        await asyncio.gather(*readers)
     finally:
         gateway.terminate()
         await gateway.wait()
