@@ -151,6 +151,10 @@ class ExecutionLedger(Protocol):
 
     async def finish(self, call: ToolCall, result: ToolResult) -> ToolResult: ...
 
+    async def reopen(self, call: ToolCall, owner: str, lease_s: float) -> bool:
+        """Claim again a request whose stored result is "denied" (after a policy release)."""
+        ...
+
 
 class AttachmentStore(Protocol):
     """Durable file contents keyed by sha256, named per tenant and session."""

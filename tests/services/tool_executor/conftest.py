@@ -55,13 +55,14 @@ async def policy_url(stack: Stack) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def executor_settings(
-    settings: CommonSettings, migrated: str, policy_url: str
+    settings: CommonSettings, migrated: str, policy_url: str, redis_prefix: str
 ) -> AsyncIterator[ToolExecutorSettings]:
     root = Path(tempfile.mkdtemp(prefix="soma-ws-"))
     built = ToolExecutorSettings.model_validate(
         {
             **settings.model_dump(),
             "tools": {"workspace_dir": root, "limits": {"wall_timeout_s": 10}},
+            "redis": settings.redis.model_copy(update={"key_prefix": redis_prefix}).model_dump(),
             "policy": PolicyClientSettings(url=policy_url, cache_ttl_s=0).model_dump(),
         }
     )
@@ -71,9 +72,9 @@ async def executor_settings(
 
 @pytest.fixture
 async def executor_topics(kafka_topics: Topics, settings: CommonSettings) -> list[str]:
-    requests, results = await kafka_topics("tool-requests", "tool-results")
+    requests, results, blocked = await kafka_topics("tool-requests", "tool-results", "blocked")
     await ensure_topics(settings.kafka.bootstrap, [dlq_topic(requests)], 1)
-    return [requests, results]
+    return [requests, results, blocked]
 
 
 @pytest.fixture
@@ -82,11 +83,12 @@ async def running_executor(
     executor_topics: list[str],
     unique: Callable[[str], str],
 ) -> AsyncIterator[ToolExecutorService]:
-    requests, results = executor_topics
+    requests, results, blocked = executor_topics
     service = ToolExecutorService(
         executor_settings,
         requests_topic=requests,
         results_topic=results,
+        blocked_topic=blocked,
         group_id=unique("tool-executor"),
         serve_metrics=False,
     )

@@ -9,8 +9,13 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
 
 from somaagent.adapters.kafka import KafkaEventBus
+from somaagent.adapters.openfga import OpenFgaClient
+from somaagent.adapters.postgres.requeue import PostgresRequeueStore
+from somaagent.application.policy import HttpPolicyClient
+from somaagent.application.policy.requeue import RequeueService
 from somaagent.domain.event_types import TOOL_CALL_REQUESTED, make_event
 from somaagent.domain.events import Envelope
 from somaagent.domain.tools import ToolCall, ToolResult
@@ -59,7 +64,7 @@ async def test_runs_code_and_returns_attachments(
     pg_pool: asyncpg.Pool,
     unique: Callable[[str], str],
 ) -> None:
-    requests, results = executor_topics
+    requests, results, _ = executor_topics
     session = unique("s")
     ok = request(session, "code_execution", language="shell", code="echo hi; printf abc > out.txt")
     fails = request(session, "code_execution", language="python", code="raise SystemExit('no')")
@@ -86,7 +91,7 @@ async def test_redelivered_request_is_not_run_twice(
     settings: CommonSettings,
     unique: Callable[[str], str],
 ) -> None:
-    requests, results = executor_topics
+    requests, results, _ = executor_topics
     session = unique("s")
     once = request(
         session, "code_execution", language="shell", code="echo run >> runs; wc -l < runs"
@@ -110,7 +115,7 @@ async def test_bad_requests_get_reasons(
     settings: CommonSettings,
     unique: Callable[[str], str],
 ) -> None:
-    requests, results = executor_topics
+    requests, results, _ = executor_topics
     session = unique("s")
     unknown = request(session, "rm_rf")
     invalid = request(session, "code_execution", language="cobol", code="DISPLAY 1")
@@ -130,3 +135,46 @@ async def test_bad_requests_get_reasons(
     reason = dict(dead.headers)["dlq_reason"].decode()
     assert reason.startswith("malformed: payload.session_id: Field required")
     assert Envelope.model_validate_json(dead.value).event_id == malformed.event_id
+
+
+async def test_denied_request_is_held_and_runs_once_released(
+    *,
+    running_executor: ToolExecutorService,
+    executor_topics: list[str],
+    settings: CommonSettings,
+    pg_pool: asyncpg.Pool,
+    redis_client: Redis,
+    redis_prefix: str,
+    unique: Callable[[str], str],
+) -> None:
+    requests, results, blocked = executor_topics
+    session = unique("s")
+    # C3 of the constitution: code_execution may not ask for more than 120 s.
+    call = ToolCall(
+        tool="code_execution", arguments={"language": "shell", "code": "echo released"},
+        session_id=session, tenant_id="tenant-x", correlation_id="turn-1", timeout_s=300,
+    )  # fmt: skip
+    event = make_event(
+        TOOL_CALL_REQUESTED, call, session_id=session, tenant_id="tenant-x", correlation_id="t"
+    )
+    async with KafkaEventBus(settings.kafka) as bus:
+        await bus.publish(requests, event)
+        (held,) = await read(settings, blocked, 1)
+        blocked_event = Envelope.model_validate_json(held.value)
+        requeue_id = blocked_event.payload["requeue_id"]
+        assert blocked_event.payload["action"] == "tool.execute"
+        (denied,) = results_of(await read(settings, results, 1))[call.request_id]
+        assert denied.status == "denied"
+        assert denied.reason is not None and requeue_id in denied.reason and "C3" in denied.reason
+        store = PostgresRequeueStore(pg_pool, redis_client, key_prefix=redis_prefix)
+        async with (
+            OpenFgaClient(settings.openfga) as fga,
+            HttpPolicyClient(running_executor.settings.policy) as policy,
+        ):
+            service = RequeueService(store, policy, bus, fga)
+            item = await service.get(requeue_id, "tenant-x")
+            verdict = item.verdict.model_copy(update={"allow": True, "reasons": ["test admin"]})
+            await service.release(requeue_id, "user:admin", "reviewed", verdict, "requeue.allowed")
+    found = results_of(await read(settings, results, 2))[call.request_id]
+    assert [r.status for r in found] == ["denied", "ok"]
+    assert found[1].stdout == "released\n"

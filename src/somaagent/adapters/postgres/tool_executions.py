@@ -36,6 +36,12 @@ _FINISH = (
     f"UPDATE {TABLE_TOOL_EXECUTIONS} SET status = 'done', result = $3::jsonb, finished_at = now()"
     " WHERE tenant_id = $1 AND request_id = $2 AND status = 'running' RETURNING result"
 )
+_REOPEN = (
+    f"UPDATE {TABLE_TOOL_EXECUTIONS} SET status = 'running', result = NULL, finished_at = NULL,"
+    " owner = $3, lease_until = now() + make_interval(secs => $4)"
+    " WHERE tenant_id = $1 AND request_id = $2 AND status = 'done'"
+    " AND result->>'status' = 'denied' RETURNING request_id"
+)
 _RESULT = f"SELECT result FROM {TABLE_TOOL_EXECUTIONS} WHERE tenant_id = $1 AND request_id = $2"
 
 
@@ -87,3 +93,13 @@ class PostgresExecutionLedger:
                     _RESULT, call.tenant_id, call.request_id, timeout=self._timeout
                 )
         return result if stored is None else ToolResult.model_validate_json(stored)
+
+    async def reopen(self, call: ToolCall, owner: str, lease_s: float) -> bool:
+        async with (
+            translated("reopen tool execution"),
+            self._pool.acquire(timeout=self._timeout) as conn,
+        ):
+            row = await conn.fetchval(
+                _REOPEN, call.tenant_id, call.request_id, owner, lease_s, timeout=self._timeout
+            )
+        return row is not None

@@ -2,7 +2,9 @@
 
     request -> parse (malformed: raise ValidationError; the consumer loop dead-letters it)
             -> claim in the ledger (done before: re-publish the stored result; busy: skip)
-            -> policy tool.execute (denied: a "denied" result with the reasons)
+            -> policy gate, action tool.execute (denied: the gate stores a requeue item and
+               publishes policy.blocked; the result says "denied" with the reasons; a
+               request an admin released comes back with the release header and runs)
             -> tool lookup + argument validation (failed "invalid" result saying why)
             -> run -> store produced files as attachments -> store the result -> publish
 
@@ -21,15 +23,17 @@ from typing import Final
 import structlog
 
 from somaagent.adapters.kafka.tracing import trace_id_of
+from somaagent.application.policy.gate import PolicyGate
 from somaagent.domain.bus import EventBus, Record
 from somaagent.domain.constants import HEADER_TRACEPARENT
 from somaagent.domain.errors import SomaError, ToolError, ValidationError
 from somaagent.domain.event_types import TOOL_CALL_REQUESTED, TOOL_RESULT_RECEIVED, make_event
 from somaagent.domain.events import Envelope
-from somaagent.domain.policy import PolicyClient, PolicyRequest
+from somaagent.domain.policy_events import HEADER_POLICY_RELEASE
 from somaagent.domain.tools import (
     Attachment,
     AttachmentStore,
+    Claim,
     ExecutionLedger,
     ToolCall,
     ToolResult,
@@ -65,7 +69,7 @@ class ToolExecutor:
         registry: ToolRegistry,
         ledger: ExecutionLedger,
         attachments: AttachmentStore,
-        policy: PolicyClient,
+        gate: PolicyGate,
         bus: EventBus,
         results_topic: str,
         owner: str,
@@ -75,7 +79,7 @@ class ToolExecutor:
         self.registry = registry
         self.ledger = ledger
         self.attachments = attachments
-        self.policy = policy
+        self.gate = gate
         self.bus = bus
         self.results_topic = results_topic
         self.owner = owner
@@ -92,7 +96,8 @@ class ToolExecutor:
             tool=call.tool,
             request_id=call.request_id,
         )
-        claim = await self.ledger.claim(call, self.owner, self.lease_s)
+        released_by = record.headers.get(HEADER_POLICY_RELEASE)
+        claim = await self._claim(call, released_by)
         if claim.state == "busy":
             REDELIVERED.labels("busy").inc()
             bound.info("tool.request.busy")
@@ -106,32 +111,37 @@ class ToolExecutor:
             REDELIVERED.labels("abandoned").inc()
             result = _failed(call, "error", "an executor died while running this request")
         else:
-            result = await self.execute(call)
+            result = await self.execute(call, event, released_by)
         stored = await self.ledger.finish(call, result)
         bound.info("tool.run.finished", status=stored.status, duration_s=stored.duration_s)
         await self._publish(event, record, stored)
 
-    async def execute(self, call: ToolCall) -> ToolResult:
+    async def _claim(self, call: ToolCall, released_by: str | None) -> Claim:
+        claim = await self.ledger.claim(call, self.owner, self.lease_s)
+        denied = claim.result is not None and claim.result.status == "denied"
+        # An admin released the blocked request: it may run now (the gate checks the item).
+        if released_by and denied and await self.ledger.reopen(call, self.owner, self.lease_s):
+            return Claim(state="claimed")
+        return claim
+
+    async def execute(
+        self, call: ToolCall, event: Envelope, released_by: str | None = None
+    ) -> ToolResult:
         """Policy, validation, run and attachments for a claimed request."""
         started = time.perf_counter()
-        result = await self._checked_run(call)
+        result = await self._checked_run(call, event, released_by)
         result = result.model_copy(update={"duration_s": time.perf_counter() - started})
         TOOL_DURATION.labels(call.tool, result.status).observe(result.duration_s)
         return result
 
-    async def _checked_run(self, call: ToolCall) -> ToolResult:
-        verdict = await self.policy.evaluate(
-            PolicyRequest(
-                tenant=call.tenant_id,
-                persona=call.persona_id,
-                action="tool.execute",
-                resource=call.tool,
-                payload=call.arguments,
-                context={"session_id": call.session_id, "timeout_s": call.timeout_s},
-            )
+    async def _checked_run(
+        self, call: ToolCall, event: Envelope, released_by: str | None
+    ) -> ToolResult:
+        gated = await self.gate.guard_tool(
+            call, envelope=event, action="tool.execute", released_by=released_by
         )
-        if not verdict.allow:
-            return _failed(call, "denied", "policy denied: " + "; ".join(verdict.reasons))
+        if not gated.allowed:
+            return _failed(call, "denied", gated.user_message)
         try:
             tool = self.registry.get(call.tool)
             args = parse_arguments(tool, call.arguments)

@@ -6,7 +6,8 @@
 Consumes tool.requests in the GROUP_TOOL_EXECUTOR consumer group with bounded in-flight
 partitions (fetching stops while all are busy), runs each request through ToolExecutor,
 publishes on tool.results and serves /metrics. Shutdown: stop consuming, drain in-flight
-requests, commit, then close Kafka, the policy client and PostgreSQL.
+requests, commit, then close Kafka, the policy client, Redis and PostgreSQL. A denied request
+is held by the policy gate (requeue item + policy.blocked) until an admin resolves it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,22 @@ from types import TracebackType
 from typing import Self
 
 import asyncpg
+import redis.asyncio as aioredis
 import structlog
 from prometheus_client import start_http_server
 
 from somaagent.adapters.kafka import KafkaConsumerLoop, KafkaEventBus
 from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
+from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.tool_executions import PostgresExecutionLedger
 from somaagent.application.policy import HttpPolicyClient
-from somaagent.domain.constants import GROUP_TOOL_EXECUTOR, TOPIC_TOOL_REQUESTS, TOPIC_TOOL_RESULTS
+from somaagent.application.policy.gate import PolicyGate
+from somaagent.domain.constants import (
+    GROUP_TOOL_EXECUTOR,
+    TOPIC_POLICY_BLOCKED,
+    TOPIC_TOOL_REQUESTS,
+    TOPIC_TOOL_RESULTS,
+)
 from somaagent.domain.errors import BackendUnavailableError
 from somaagent.services.tool_executor.executor import ToolExecutor
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
@@ -62,12 +71,14 @@ class ToolExecutorService:
         *,
         requests_topic: str = TOPIC_TOOL_REQUESTS,
         results_topic: str = TOPIC_TOOL_RESULTS,
+        blocked_topic: str = TOPIC_POLICY_BLOCKED,
         group_id: str = GROUP_TOOL_EXECUTOR,
         serve_metrics: bool = True,
     ) -> None:
         self.settings = settings
         self.requests_topic = requests_topic
         self.results_topic = results_topic
+        self.blocked_topic = blocked_topic
         self.group_id = group_id
         self.serve_metrics = serve_metrics
         self.owner = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -88,13 +99,24 @@ class ToolExecutorService:
         self._stack.push_async_callback(pool.close)
         bus = await self._stack.enter_async_context(KafkaEventBus(self.settings.kafka))
         policy = await self._stack.enter_async_context(HttpPolicyClient(self.settings.policy))
+        redis = aioredis.Redis(
+            host=self.settings.redis.host,
+            port=self.settings.redis.port,
+            db=self.settings.redis.db,
+            socket_timeout=self.settings.redis.socket_timeout_s,
+        )
+        self._stack.push_async_callback(redis.aclose)
+        requeue = PostgresRequeueStore(pool, redis, key_prefix=self.settings.redis.key_prefix)
+        gate = PolicyGate(
+            policy, bus, requeue, blocked_topic=self.blocked_topic, tool_topic=self.requests_topic
+        )
         registry = await self._stack.enter_async_context(build_registry(self.settings, pool))
         section = self.settings.tools
         self.executor = ToolExecutor(
             registry=registry,
             ledger=PostgresExecutionLedger(pool, self.settings.postgres.command_timeout_s),
             attachments=PostgresAttachmentStore(pool),
-            policy=policy,
+            gate=gate,
             bus=bus,
             results_topic=self.results_topic,
             owner=self.owner,
