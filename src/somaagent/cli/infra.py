@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from somaagent.cli.common import console, load_settings, reports_errors
-from somaagent.devstack import Stack
+from somaagent.devstack import ServiceStatus, Stack
 
 infra_app = typer.Typer(help="Start, stop and inspect the local stack.", no_args_is_help=True)
 
@@ -45,7 +45,11 @@ def down(only: OnlyOpt = None) -> None:
 @reports_errors
 def status(only: OnlyOpt = None) -> None:
     """Each service's state, port and version; exit 1 unless all are up."""
-    rows = Stack(load_settings(), only).status()
+    print_status(Stack(load_settings(), only).status())
+
+
+def print_status(rows: list[ServiceStatus]) -> None:
+    """A table of service states; exit 1 unless every row is up."""
     table = Table("service", "state", "port", "version")
     for row in rows:
         style = _STATE_STYLE.get(row.state, "")

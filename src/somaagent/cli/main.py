@@ -9,10 +9,10 @@ from somaagent.cli.db import db_app
 from somaagent.cli.gateway import gateway, keys_app
 from somaagent.cli.infra import infra_app
 from somaagent.cli.models import models_app
+from somaagent.cli.platform import down, status, up
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
-from somaagent.cli.tools import search_app
 from somaagent.cli.tools import search_app
 from somaagent.cli.worker import worker_app
 
@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("up")(up)
+app.command("down")(down)
+app.command("status")(status)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.command("gateway")(gateway)
@@ -33,7 +36,6 @@ app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(worker_app, name="worker")
-app.add_typer(search_app, name="search")
 app.add_typer(search_app, name="search")
 
 

@@ -7,6 +7,7 @@ from somaagent.devstack.kafka import KafkaService
 from somaagent.devstack.llm_server import DialogueLlmService, FallbackLlmService
 from somaagent.devstack.opa import OpaService
 from somaagent.devstack.openfga import OpenFgaService
+from somaagent.devstack.platform import PLATFORM_TYPES
 from somaagent.devstack.postgres import PostgresService
 from somaagent.devstack.process import say
 from somaagent.devstack.redis import RedisService
@@ -28,9 +29,12 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
 
 
 class Stack:
-    def __init__(self, settings: CommonSettings, only: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: CommonSettings, only: list[str] | None = None, *, platform: bool = False
+    ) -> None:
         self.ctx = StackContext(settings)
-        self.services: list[Service] = [t(self.ctx) for t in SERVICE_TYPES]
+        types = SERVICE_TYPES + (PLATFORM_TYPES if platform else ())
+        self.services: list[Service] = [t(self.ctx) for t in types]
         if only:
             unknown = set(only) - {s.name for s in self.services}
             if unknown:

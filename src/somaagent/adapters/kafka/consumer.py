@@ -101,7 +101,7 @@ class KafkaConsumerLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=600_000,
-            session_timeout_ms=15_000,
+            session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
         self._in_flight: dict[TopicPartition, asyncio.Task[None]] = {}

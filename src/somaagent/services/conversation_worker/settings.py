@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import BaseModel, Field
 
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.domain.constants import (
+    GROUP_CONVERSATION_WORKER,
     TOPIC_CONVERSATION_INBOUND,
     TOPIC_CONVERSATION_OUTBOUND,
     TOPIC_TOOL_REQUESTS,
@@ -16,9 +15,8 @@ from somaagent.domain.constants import (
 from somaagent.settings import CommonSettings
 
 
-@dataclass(frozen=True)
-class WorkerTopics:
-    """The topics one worker reads and writes (tests use fresh ones)."""
+class WorkerTopics(BaseModel):
+    """The topics one worker reads and writes (SOMA_TOPICS__INBOUND=...; tests use fresh ones)."""
 
     inbound: str = TOPIC_CONVERSATION_INBOUND
     outbound: str = TOPIC_CONVERSATION_OUTBOUND
@@ -36,8 +34,11 @@ class WorkerSection(BaseModel):
     policy_wait_s: float = Field(default=900.0, gt=0)
     expiry_interval_s: float = Field(default=2.0, gt=0)
     persona: str = "default"
+    group_id: str = GROUP_CONVERSATION_WORKER
+    slm_embed_timeout_s: float = Field(default=0.25, gt=0, le=30)
 
 
 class WorkerSettings(CommonSettings):
     worker: WorkerSection = WorkerSection()
     policy: PolicyClientSettings = PolicyClientSettings()
+    topics: WorkerTopics = WorkerTopics()

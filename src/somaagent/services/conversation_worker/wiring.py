@@ -42,11 +42,12 @@ from somaagent.domain.tools import ToolCall
 from somaagent.services.conversation_worker.settings import WorkerSettings, WorkerTopics
 from somaagent.settings import LlmSettings, PostgresSettings, repo_root
 from somaagent.tools.code_execution import CodeExecution
+from somaagent.tools.web_search import WebSearch
 
 log = structlog.get_logger(__name__)
 
 #: The tool classes whose schemas the model may see (the executor runs them).
-TOOL_CLASSES: tuple[Any, ...] = (CodeExecution,)
+TOOL_CLASSES: tuple[Any, ...] = (CodeExecution, WebSearch)
 PROFILE_TTL_S = 10.0
 
 
@@ -178,7 +179,9 @@ def build_runner(
     counter = LlamaTokenCounter(settings.llm.dialogue_url(), client=http)
     history = HistoryManager(counter, _SummarizerModel(models))
     personas = FilePersonaCatalog(repo_root() / "personas")
-    slm = SlmPipeline(load(artefact_root(settings.cache_dir), w.persona), embed)
+    slm = SlmPipeline(
+        load(artefact_root(settings.cache_dir), w.persona), embed, w.slm_embed_timeout_s
+    )
     turns = PostgresTurnStates(pool)
 
     @asynccontextmanager

@@ -21,10 +21,10 @@ from prometheus_client import start_http_server
 from somaagent.adapters.kafka import KafkaConsumerLoop, trace_id_of
 from somaagent.application.conversation.runner import TurnRunner
 from somaagent.domain.bus import Record
-from somaagent.domain.constants import GROUP_CONVERSATION_WORKER, HEADER_TRACEPARENT
+from somaagent.domain.constants import HEADER_TRACEPARENT
 from somaagent.domain.event_types import MESSAGE_RECEIVED, TOOL_RESULT_RECEIVED
 from somaagent.domain.events import Envelope
-from somaagent.services.conversation_worker.settings import WorkerSettings, WorkerTopics
+from somaagent.services.conversation_worker.settings import WorkerSettings
 from somaagent.services.conversation_worker.wiring import Wiring, wired
 
 log = structlog.get_logger(__name__)
@@ -33,16 +33,10 @@ Job = Callable[[], Coroutine[Any, Any, None]]
 
 
 class ConversationWorker:
-    def __init__(
-        self,
-        settings: WorkerSettings,
-        *,
-        topics: WorkerTopics | None = None,
-        group_id: str = GROUP_CONVERSATION_WORKER,
-    ) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
-        self.topics = topics or WorkerTopics()
-        self._group_id = group_id
+        self.topics = settings.topics
+        self._group_id = settings.worker.group_id
         self._stack: Any = None
         self._wiring: Wiring | None = None
         self._loop: KafkaConsumerLoop | None = None

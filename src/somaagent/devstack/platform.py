@@ -1,0 +1,115 @@
+"""The platform's own processes, run locally by the same launcher as the stack.
+
+`soma up` provisions (migrations, model profiles, SLM artefacts, the search corpus) and then
+starts the policy engine, the tool executor, the conversation worker and the gateway, each
+as `soma <command>` with its log under `<state>/logs/` and a pid file, like the servers.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import httpx
+
+from somaagent.application.slm.artefacts import artefact_root, load
+from somaagent.devstack.process import port_open, run_step, say
+from somaagent.devstack.service import Service, StackContext
+from somaagent.domain.errors import SomaError
+
+
+def soma_argv(*args: str) -> list[str]:
+    """`soma ...` from the running interpreter's environment (the project's .venv)."""
+    return [sys.executable, "-m", "somaagent.cli.main", *args]
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class PlatformProcess(Service):
+    """A long-running `soma` command; ready when its port answers."""
+
+    command: tuple[str, ...] = ()
+    default_port: int = 0
+    health_path: str | None = None
+    ready_timeout_s = 120.0
+
+    @property
+    def port(self) -> int:
+        return self.default_port
+
+    def install(self) -> None:
+        """Nothing to install: it runs from the project's virtualenv."""
+
+    def launch(self) -> None:
+        self.spawn(soma_argv(*self.command))
+
+    def ready(self) -> bool:
+        if self.health_path is None:
+            return port_open("127.0.0.1", self.port)
+        return _http_ok(f"http://127.0.0.1:{self.port}{self.health_path}")
+
+    def version(self) -> str:
+        return f"somaagent {package_version('somaagent')}"
+
+
+class PolicyEngineProcess(PlatformProcess):
+    name = "policy-engine"
+    command = ("policy-engine",)
+    default_port = 18200
+    health_path = "/healthz"
+
+
+class ToolExecutorProcess(PlatformProcess):
+    name = "tool-executor"
+    command = ("worker", "tools")
+    default_port = 19102  # its /metrics
+
+
+class ConversationWorkerProcess(PlatformProcess):
+    name = "conversation-worker"
+    command = ("worker", "conversation")
+    default_port = 18301  # its /metrics
+
+
+class GatewayProcess(PlatformProcess):
+    name = "gateway"
+    command = ("gateway",)
+    default_port = 8080
+    health_path = "/healthz"
+
+
+PLATFORM_TYPES: tuple[type[Service], ...] = (
+    PolicyEngineProcess,
+    ToolExecutorProcess,
+    ConversationWorkerProcess,
+    GatewayProcess,
+)
+
+
+def slm_model_loads(cache: Path, persona: str = "default") -> bool:
+    """True when the persona's current SLM artefact exists and loads with this code."""
+    try:
+        load(artefact_root(cache), persona)
+    except (SomaError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ImportError):
+        return False
+    return True
+
+
+def provision(ctx: StackContext) -> None:
+    """Idempotent set-up the processes rely on; each step is a `soma` command."""
+    log = ctx.logfile("provision")
+    say("platform: migrations and model profiles")
+    run_step("soma db upgrade", soma_argv("db", "upgrade"), logfile=log, timeout_s=300)
+    run_step("soma models seed", soma_argv("models", "seed"), logfile=log, timeout_s=120)
+    if not slm_model_loads(ctx.cache):
+        say("slm: training the default persona's classifiers (first time only)")
+        run_step("soma slm train", soma_argv("slm", "train"), logfile=log, timeout_s=3600)
+    say("search: indexing the local corpus (python3-doc; an upsert, so repeats are cheap)")
+    run_step("soma search index", soma_argv("search", "index"), logfile=log, timeout_s=1800)
