@@ -50,7 +50,7 @@ async def test_stream_arrives_incrementally_and_usage_adds_up(
     dialogue_profile: ModelProfile, http: httpx.AsyncClient, settings: CommonSettings
 ) -> None:
     model = OpenAIChatModel(dialogue_profile, http, settings.llm)
-    request = ask("Write a long story about a lighthouse keeper.", max_tokens=24)
+    request = ask("Count from 1 to 100, separated by commas.", max_tokens=24, temperature=0.0)
 
     deltas, result = await collect(model, request)
 
