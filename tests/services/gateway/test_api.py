@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -184,3 +185,20 @@ async def test_models_summary_and_requeue_router_use_the_gateways_auth(
     )
     assert (foreign.status_code, error_code(foreign)) == (403, "forbidden")
     assert (await http.get("/v1/policy/requeue")).status_code == 401
+
+
+async def test_a_chunked_body_over_the_limit_is_refused_while_streaming(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    sid = await new_session(http, tenant)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(20):
+            yield b"a" * 65_536
+        yield b'"}'
+
+    h = {**tenant.headers(), "content-type": "application/json"}
+    r = await http.post(f"/v1/sessions/{sid}/messages", content=chunks(), headers=h)
+    assert "content-length" not in r.request.headers
+    assert (r.status_code, error_code(r)) == (413, "payload_too_large"), r.text

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from somaagent.services.gateway import (
     requeue_routes,
@@ -25,24 +26,34 @@ from somaagent.services.gateway.settings import GatewaySettings
 STATIC = Path(__file__).parent / "static"
 
 
-def _route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+class MetricsMiddleware:
+    """Count and time HTTP requests by route template (pure ASGI: no body buffering)."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-def _instrument(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
-        if runtime is not None:
-            route = _route_template(request)
-            runtime.metrics.requests.labels(route, request.method, response.status_code).inc()
-            runtime.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
-        return response
+        status = 500
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            runtime: Runtime | None = getattr(scope["app"].state, "runtime", None)
+            if runtime is not None:
+                route = str(getattr(scope.get("route"), "path", "unmatched"))
+                runtime.metrics.requests.labels(route, scope["method"], status).inc()
+                elapsed = time.perf_counter() - started
+                runtime.metrics.request_seconds.labels(route).observe(elapsed)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -62,7 +73,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    _instrument(app)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.max_body_bytes)
     app.include_router(routes_sessions.router)
     app.include_router(routes_stream.router)

@@ -91,7 +91,8 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    field = "body" if exc.status_code == 413 else None
+    return error_response(exc.status_code, code, str(exc.detail), field)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -101,8 +102,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive`; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body exceeds {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -128,7 +132,7 @@ class BodyLimitMiddleware:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
