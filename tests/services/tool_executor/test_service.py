@@ -178,3 +178,27 @@ async def test_denied_request_is_held_and_runs_once_released(
     found = results_of(await read(settings, results, 2))[call.request_id]
     assert [r.status for r in found] == ["denied", "ok"]
     assert found[1].stdout == "released\n"
+
+
+async def test_document_query_reads_a_produced_attachment(
+    running_executor: ToolExecutorService,
+    executor_topics: list[str],
+    settings: CommonSettings,
+    unique: Callable[[str], str],
+) -> None:
+    requests, results, _ = executor_topics
+    session = unique("s")
+    code = "printf 'Kafka keeps order per partition.\\n\\nRedis is a cache.\\n' > notes.txt"
+    write = request(session, "code_execution", language="shell", code=code)
+    async with KafkaEventBus(settings.kafka) as bus:
+        await bus.publish(requests, write)
+        (made,) = results_of(await read(settings, results, 1))[write.payload["request_id"]]
+        (att,) = made.attachments
+        ask = request(session, "document_query", attachment_id=att.attachment_id, query="cache")
+        await bus.publish(requests, ask)
+    (answer,) = results_of(await read(settings, results, 2))[ask.payload["request_id"]]
+    assert answer.status == "ok"
+    assert answer.data is not None
+    (passage,) = answer.data["passages"]
+    assert passage["text"] == "Kafka keeps order per partition.\n\nRedis is a cache."
+    assert answer.data["attachment"]["sha256"] == att.sha256

@@ -38,6 +38,13 @@ _SEARCH = (
     " 'MaxFragments=2, MaxWords=30, MinWords=12, StartSel=**, StopSel=**') AS snippet"
     " FROM top, q ORDER BY top.score DESC, top.url"
 )
+_PASSAGES = (
+    "WITH q AS (SELECT websearch_to_tsquery('english', $2) AS query),"
+    " p AS (SELECT body, n, to_tsvector('english', body) AS tsv"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS c(body, n))"
+    " SELECT p.n, p.body, ts_rank_cd(p.tsv, q.query) AS score FROM p, q"
+    " WHERE p.tsv @@ q.query ORDER BY score DESC, p.n LIMIT $3"
+)
 _WORDS = "SELECT string_agg(quote_literal(lexeme), ' | ') FROM unnest(to_tsvector('english', $1))"
 
 
@@ -82,3 +89,14 @@ class PostgresSearchIndex:
             SearchHit(title=r["title"], url=r["url"], snippet=r["snippet"], score=r["score"])
             for r in rows
         ]
+
+
+async def rank_passages(
+    pool: asyncpg.Pool, passages: Sequence[str], query: str, limit: int, timeout_s: float = 5.0
+) -> list[tuple[int, str, float]]:
+    """(1-based index, text, score) of the passages matching `query`, best first."""
+    if not query.strip():
+        raise ValidationError("query", "must contain a word")
+    async with translated("rank passages"), pool.acquire(timeout=timeout_s) as conn:
+        rows = await conn.fetch(_PASSAGES, list(passages), query, limit, timeout=timeout_s)
+    return [(int(r["n"]), str(r["body"]), float(r["score"])) for r in rows]

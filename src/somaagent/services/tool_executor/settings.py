@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.domain.tools import SandboxBackend, SandboxLimits
-from somaagent.settings import CommonSettings
+from somaagent.settings import CommonSettings, repo_root
 
 SearchBackend = Literal["postgres", "searxng"]
 
@@ -34,6 +34,9 @@ class ToolsSection(BaseModel):
     search_backend: SearchBackend = "postgres"
     searxng_url: str | None = None
     search_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    #: The policy bundle whose http_allowed_domains http_fetch obeys; default `<repo>/policies`.
+    policies_dir: Path | None = None
 
     def backend_for(self, tool: str) -> SandboxBackend:
         return self.backends.get(tool, self.default_backend)
@@ -51,3 +54,6 @@ class ToolExecutorSettings(CommonSettings):
 
     def workspace_root(self) -> Path:
         return self.tools.workspace_dir or self.state_dir / "workspaces"
+
+    def policies_root(self) -> Path:
+        return self.tools.policies_dir or repo_root() / "policies"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
+from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
 from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.adapters.sandbox import BwrapSandbox, DockerSandbox, GvisorSandbox
 from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
+from somaagent.tools.document_query import DocumentQuery
+from somaagent.tools.http_fetch import HttpFetch, load_allowed_domains
 from somaagent.tools.web_search import SearxngSearch, WebSearch
 
 
@@ -38,6 +42,9 @@ async def build_registry(
             searxng = SearxngSearch(section.searxng_url, section.search_timeout_s)
             stack.push_async_callback(searxng.aclose)
             search = searxng
+        allowed = await asyncio.to_thread(load_allowed_domains, settings.policies_root())
+        fetch = HttpFetch(allowed, section.http_timeout_s)
+        stack.push_async_callback(fetch.aclose)
         yield ToolRegistry(
             [
                 CodeExecution(
@@ -46,5 +53,7 @@ async def build_registry(
                     section.limits,
                 ),
                 WebSearch(search),
+                fetch,
+                DocumentQuery(PostgresAttachmentStore(pool), pool),
             ]
         )
