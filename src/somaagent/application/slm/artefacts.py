@@ -24,7 +24,7 @@ from somaagent.application.slm.classifiers import IntentClassifier, SafetyClassi
 from somaagent.domain.errors import NotFoundError, ValidationError
 
 #: Bump when the features or classifiers change, so old artefacts are not reused.
-CODE_VERSION = "slm-1"
+CODE_VERSION = "slm-2"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 
@@ -37,18 +38,19 @@ async def train_persona(
     """Embed the examples (cached by the embedder), fit the three classifiers."""
     started = time.monotonic()
     texts = [e.text for e in nlu.examples]
-    intent = IntentClassifier.fit(
+    intent = await asyncio.to_thread(
+        IntentClassifier.fit,
         as_matrix(await embedder.embed(texts)),
         [e.intent for e in nlu.examples],
-        threshold=oos_threshold,
+        oos_threshold,
     )
-    slots = SlotTagger.fit(
-        [(e.text, [(s.name, s.start, s.end) for s in e.slots]) for e in nlu.examples]
-    )
+    spans = [(e.text, [(s.name, s.start, s.end) for s in e.slots]) for e in nlu.examples]
+    slots = await asyncio.to_thread(SlotTagger.fit, spans)
     safety = None
     if safety_rows:
         vectors = as_matrix(await embedder.embed([t for t, _ in safety_rows]))
-        safety = SafetyClassifier.fit(vectors, [y for _, y in safety_rows])
+        labels = [y for _, y in safety_rows]
+        safety = await asyncio.to_thread(SafetyClassifier.fit, vectors, labels)
     version = model_version(nlu.digest, safety_digest, str(len(safety_rows)), str(oos_threshold))
     manifest = {
         "persona": nlu.persona,
