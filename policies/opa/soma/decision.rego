@@ -7,6 +7,7 @@ import rego.v1
 
 import data.soma.config
 import data.soma.content
+import data.soma.ids
 import data.soma.memory
 import data.soma.tools
 
@@ -47,9 +48,9 @@ checks contains check if {
 checks contains check if {
 	input.action == "requeue.resolve"
 	check := {
-		"user": sprintf("user:%s", [input.persona]),
+		"user": sprintf("user:%s", [ids.fga(input.persona)]),
 		"relation": "admin",
-		"object": sprintf("tenant:%s", [input.tenant]),
+		"object": sprintf("tenant:%s", [ids.fga(input.tenant)]),
 	}
 }
 

@@ -73,3 +73,13 @@ test_requeue_resolve_asks_for_admin if {
 	r.allow
 	r.checks == [{"object": "tenant:t1", "relation": "admin", "user": "user:alice"}]
 }
+
+test_colon_ids_are_escaped_for_openfga if {
+	r := decision.result with input as {"tenant": "acme:eu", "persona": "p:1", "action": "tool.request", "resource": "http_fetch", "payload": {"url": "https://example.com/"}, "context": {}}
+	r.checks == [{"object": "tool:acme%3Aeu/http_fetch", "relation": "user", "user": "persona:acme%3Aeu/p%3A1"}]
+}
+
+test_colon_subject_escaped_for_admin_check if {
+	r := decision.result with input as {"tenant": "acme:eu", "persona": "sso:alice", "action": "requeue.resolve", "resource": "rq-1", "payload": {}, "context": {}}
+	r.checks == [{"object": "tenant:acme%3Aeu", "relation": "admin", "user": "user:sso%3Aalice"}]
+}

@@ -4,6 +4,7 @@ package soma.memory
 import rego.v1
 
 import data.soma.config
+import data.soma.ids
 
 open_namespace if input.resource in {n | some n in config.open_memory_namespaces}
 
@@ -17,8 +18,8 @@ checks contains check if {
 	not open_namespace
 	relation := {"memory.write": "writer", "memory.read": "reader"}[input.action]
 	check := {
-		"user": sprintf("persona:%s/%s", [input.tenant, input.persona]),
+		"user": ids.persona(input.tenant, input.persona),
 		"relation": relation,
-		"object": sprintf("memory_namespace:%s/%s", [input.tenant, input.resource]),
+		"object": ids.in_tenant("memory_namespace", input.tenant, input.resource),
 	}
 }

@@ -5,6 +5,7 @@ package soma.tools
 import rego.v1
 
 import data.soma.config
+import data.soma.ids
 
 # Tools the platform knows; anything else is denied with a reason.
 known_tools := {"code_execution", "web_search", "http_fetch", "memory_save", "memory_load", "document_query"}
@@ -71,8 +72,8 @@ domain_allowed(host) if {
 checks contains check if {
 	input.resource in {t | some t in config.grant_required_tools}
 	check := {
-		"user": sprintf("persona:%s/%s", [input.tenant, input.persona]),
+		"user": ids.persona(input.tenant, input.persona),
 		"relation": "user",
-		"object": sprintf("tool:%s/%s", [input.tenant, input.resource]),
+		"object": ids.in_tenant("tool", input.tenant, input.resource),
 	}
 }

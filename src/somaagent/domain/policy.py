@@ -26,8 +26,9 @@ POLICY_ACTIONS: tuple[str, ...] = (
     "memory.read",
     "requeue.resolve",
 )
-#: Ids that become parts of OpenFGA object ids: no whitespace, ':', '/' or '#'.
-_ID_PATTERN = r"^[^\s:/#]+$"
+#: Ids that become parts of OpenFGA object ids: no whitespace, '/', '#' or '%'
+#: (':' is allowed; it is written %3A in OpenFGA, see adapters/openfga fga_id).
+_ID_PATTERN = r"^[^\s/#%]+$"
 
 
 class PolicyRequest(BaseModel):
@@ -38,7 +39,7 @@ class PolicyRequest(BaseModel):
     tenant: str = Field(min_length=1, max_length=128, pattern=_ID_PATTERN)
     persona: str = Field(min_length=1, max_length=128, pattern=_ID_PATTERN)
     action: str = Field(min_length=1, max_length=64)
-    resource: str = Field(min_length=1, max_length=256, pattern=r"^[^\s#]+$")
+    resource: str = Field(min_length=1, max_length=256, pattern=r"^[^\s#%]+$")
     payload: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
 

@@ -68,6 +68,19 @@ async def test_relationship_decides_http_fetch(
     }
 
 
+async def test_colon_ids_reach_openfga_escaped(
+    api: httpx.AsyncClient, settings: CommonSettings, unique: Callable[[str], str]
+) -> None:
+    tenant = f"{unique('acme')}:eu"
+    body = _request(tenant, persona="sso:helper")
+    assert (await api.post("/v1/evaluate", json=body)).json()["allow"] is False
+    async with OpenFgaClient(settings.openfga) as fga:
+        await fga.write(
+            [(persona_ref(tenant, "sso:helper"), "user", tool_ref(tenant, "http_fetch"))]
+        )
+    assert (await api.post("/v1/evaluate", json=body)).json()["allow"] is True
+
+
 async def test_every_verdict_names_the_constitution(
     api: httpx.AsyncClient, unique: Callable[[str], str]
 ) -> None:
@@ -94,7 +107,7 @@ async def test_bad_input_names_the_field(api: httpx.AsyncClient) -> None:
     assert "tenant:" in resp.json()["error"]
 
 
-async def test_constitution_text_in_verdict_hash(api: httpx.AsyncClient) -> None:
+async def test_secret_material_denied_by_rule_c1(api: httpx.AsyncClient) -> None:
     resp = await api.post(
         "/v1/evaluate",
         json=_request("t1", resource="code_execution", payload={"code": "AKIAABCDEFGHIJKLMNOP"}),

@@ -2,6 +2,7 @@
 
 from somaagent.adapters.openfga.client import (
     OpenFgaClient,
+    fga_id,
     memory_ref,
     persona_ref,
     tenant_ref,
@@ -9,4 +10,12 @@ from somaagent.adapters.openfga.client import (
     user_ref,
 )
 
-__all__ = ["OpenFgaClient", "memory_ref", "persona_ref", "tenant_ref", "tool_ref", "user_ref"]
+__all__ = [
+    "OpenFgaClient",
+    "fga_id",
+    "memory_ref",
+    "persona_ref",
+    "tenant_ref",
+    "tool_ref",
+    "user_ref",
+]

@@ -119,21 +119,28 @@ class OpenFgaClient:
             await self._call("POST", f"/stores/{store}/write", body)
 
 
+def fga_id(value: str) -> str:
+    """An id as OpenFGA accepts it: ':' becomes %3A (ids never hold '%').
+
+    policies/opa/soma/ids.rego writes the same ids on the Rego side."""
+    return value.replace(":", "%3A")
+
+
 def persona_ref(tenant: str, persona: str) -> str:
-    return f"persona:{tenant}/{persona}"
+    return f"persona:{fga_id(tenant)}/{fga_id(persona)}"
 
 
 def tool_ref(tenant: str, tool: str) -> str:
-    return f"tool:{tenant}/{tool}"
+    return f"tool:{fga_id(tenant)}/{fga_id(tool)}"
 
 
 def tenant_ref(tenant: str) -> str:
-    return f"tenant:{tenant}"
+    return f"tenant:{fga_id(tenant)}"
 
 
 def user_ref(subject: str) -> str:
-    return f"user:{subject}"
+    return f"user:{fga_id(subject)}"
 
 
 def memory_ref(tenant: str, namespace: str) -> str:
-    return f"memory_namespace:{tenant}/{namespace}"
+    return f"memory_namespace:{fga_id(tenant)}/{fga_id(namespace)}"
