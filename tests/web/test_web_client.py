@@ -150,6 +150,9 @@ async def test_answer_streams_token_by_token_and_survives_a_reload(
         last = page.locator("li.msg.assistant .body").last
         await expect(last).to_have_text("".join(WORDS))
         await expect(page.locator("li.msg.user .body").last).to_have_text("And after a reload?")
+        current = page.locator('#sessions button[aria-current="true"]')
+        await expect(current).to_have_count(1)
+        await expect(current).to_contain_text("Why does order hold?")
         await page.screenshot(path=str(artifacts / "web-client-after-reload.png"))
 
         # A phone-sized screen keeps the conversation readable.

@@ -146,7 +146,9 @@ async function openSession(sid) {
   st.sid = sid; st.turns.clear(); st.done.clear(); st.last = null; location.hash = sid ?? "";
   $("transcript").replaceChildren(); $("empty").hidden = false; $("profile").hidden = true;
   $("sidebar").classList.remove("open");
-  for (const b of $("sessions").querySelectorAll("button")) b.toggleAttribute("aria-current", b.dataset.sessionId === sid);
+  for (const b of $("sessions").querySelectorAll("button")) {
+    if (b.dataset.sessionId === sid) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
+  }
   if (!sid) { if (st.ws) { st.ws.onclose = null; st.ws.close(); st.ws = null; } setConn("idle", "new chat"); $("send").disabled = false; return; }
   let after = 0;
   for (;;) {
