@@ -29,13 +29,16 @@ class StreamClient:
     """One session's WebSocket with resume-by-offset; `frames` yields stream payloads."""
 
     def __init__(self, ws_url: str, session_id: str, key: str) -> None:
-        self.base = f"{ws_url}/v1/sessions/{session_id}/stream?key={key}"
+        self.base = f"{ws_url}/v1/sessions/{session_id}/stream"
+        self.key = key
         self.last: int | None = None
         self.ws: ClientConnection | None = None
 
     async def open(self) -> None:
-        url = self.base if self.last is None else f"{self.base}&after={self.last}"
+        url = self.base if self.last is None else f"{self.base}?after={self.last}"
         self.ws = await asyncio.wait_for(connect(url), 10)
+        # The key goes in the first message, not the URL, so it stays out of access logs.
+        await self.ws.send(orjson.dumps({"type": "auth", "key": self.key}).decode())
         ready = orjson.loads(await asyncio.wait_for(self.ws.recv(), 10))
         if self.last is None:
             self.last = int(ready["after"])

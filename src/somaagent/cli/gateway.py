@@ -43,6 +43,7 @@ def gateway(
         port=section.port,
         ws="websockets-sansio",
         log_level=settings.log_level,
+        access_log=False,  # /metrics counts requests; access lines would carry ?key= secrets
         proxy_headers=False,
     )
 

@@ -109,9 +109,11 @@ function connect(sid, after) {
   clearTimeout(st.timer);
   if (st.ws) { st.ws.onclose = null; st.ws.close(); }
   const proto = location.protocol === "https:" ? "wss" : "ws";
-  const q = new URLSearchParams({ key: st.key }); if (after != null) q.set("after", after);
+  const q = new URLSearchParams(); if (after != null) q.set("after", after);
   const ws = new WebSocket(`${proto}://${location.host}/v1/sessions/${encodeURIComponent(sid)}/stream?${q}`);
   st.ws = ws; setConn("connecting", "connecting");
+  // The key goes in the first message, not the URL, so it never lands in access logs.
+  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", key: st.key }));
   st.ready = new Promise((resolve) => {
     ws.onmessage = (m) => {
       const f = JSON.parse(m.data);
