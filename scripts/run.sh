@@ -3,7 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/soma infra up
-.venv/bin/soma db upgrade
-.venv/bin/soma models seed
-.venv/bin/soma infra status
+.venv/bin/soma up       # the stack, provisioning, then policy engine, workers and gateway
+.venv/bin/soma status

@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/soma infra up
-.venv/bin/soma db upgrade
-.venv/bin/soma models seed
+.venv/bin/soma provision   # migrations, model profiles, SLM artefacts, search corpus
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench

@@ -81,8 +81,8 @@ def test_route_follows_a_confident_tool_intent_only() -> None:
     intents = {"run_code": "code_execution", "web_search": "web_search"}
     tools = [PY, SEARCH]
     assert route(slm_for("run_code", 0.9), intents, tools) == PY
-    assert route(slm_for("web_search", 0.5), intents, tools) == SEARCH
-    assert route(slm_for("run_code", 0.49), intents, tools) is None
+    assert route(slm_for("web_search", 0.4), intents, tools) == SEARCH
+    assert route(slm_for("run_code", 0.39), intents, tools) is None
     assert route(slm_for("greet", 0.99), intents, tools) is None
     assert route(slm_for("run_code", 0.9, out_of_scope=True), intents, tools) is None
     assert route(slm_for("run_code", 0.9), intents, [SEARCH]) is None  # tool not offered

@@ -24,7 +24,7 @@ MAX_TOOL_ROUNDS = 2
 #: Characters of tool output the model sees (the full output is persisted).
 TOOL_OUTPUT_CHARS = 2000
 #: Intent confidence at or above which a tool intent routes to its tool.
-ROUTE_CONFIDENCE = 0.5
+ROUTE_CONFIDENCE = 0.4
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from somaagent.cli.db import db_app
 from somaagent.cli.gateway import gateway, keys_app
 from somaagent.cli.infra import infra_app
 from somaagent.cli.models import models_app
-from somaagent.cli.platform import down, status, up
+from somaagent.cli.platform import down, provision_command, status, up
 from somaagent.cli.policy import audit_app, policy_engine
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.command("up")(up)
 app.command("down")(down)
 app.command("status")(status)
+app.command("provision")(provision_command)
 app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.command("gateway")(gateway)

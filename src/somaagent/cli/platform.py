@@ -29,6 +29,13 @@ def up() -> None:
 
 
 @reports_errors
+def provision_command() -> None:
+    """Migrations, model profiles, SLM artefacts and the search corpus (idempotent)."""
+    provision(Stack(load_settings()).ctx)
+    console.print("provisioned")
+
+
+@reports_errors
 def down(
     keep_stack: Annotated[bool, typer.Option(help="Stop only the platform's processes.")] = False,
 ) -> None:
