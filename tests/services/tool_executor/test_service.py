@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 from somaagent.adapters.kafka import KafkaEventBus
@@ -18,43 +15,11 @@ from somaagent.application.policy import HttpPolicyClient
 from somaagent.application.policy.requeue import RequeueService
 from somaagent.domain.event_types import TOOL_CALL_REQUESTED, make_event
 from somaagent.domain.events import Envelope
-from somaagent.domain.tools import ToolCall, ToolResult
+from somaagent.domain.tools import ToolCall
 from somaagent.services.tool_executor import ToolExecutorService
 from somaagent.settings import CommonSettings
 
-
-async def read(settings: CommonSettings, topic: str, count: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka.bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        got: list[Any] = []
-        async with asyncio.timeout(60):
-            while len(got) < count:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got.extend(records)
-        return got
-    finally:
-        await consumer.stop()
-
-
-def results_of(records: list[Any]) -> dict[str, list[ToolResult]]:
-    found: dict[str, list[ToolResult]] = {}
-    for rec in records:
-        result = ToolResult.model_validate(Envelope.model_validate_json(rec.value).payload)
-        found.setdefault(result.request_id, []).append(result)
-    return found
-
-
-def request(session: str, tool: str, **arguments: Any) -> Envelope:
-    call = ToolCall(
-        tool=tool, arguments=arguments, session_id=session, tenant_id="tenant-x",
-        correlation_id="turn-1", timeout_s=10,
-    )  # fmt: skip
-    return make_event(
-        TOOL_CALL_REQUESTED, call, session_id=session, tenant_id="tenant-x", correlation_id="turn-1"
-    )
+from .helpers import read, request, results_of
 
 
 async def test_runs_code_and_returns_attachments(

@@ -110,7 +110,7 @@ class ToolExecutorService:
         gate = PolicyGate(
             policy, bus, requeue, blocked_topic=self.blocked_topic, tool_topic=self.requests_topic
         )
-        registry = await self._stack.enter_async_context(build_registry(self.settings, pool))
+        registry = await self._stack.enter_async_context(build_registry(self.settings, pool, gate))
         section = self.settings.tools
         self.executor = ToolExecutor(
             registry=registry,

@@ -8,14 +8,18 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
+from somaagent.adapters.embeddings import EmbeddingClient
 from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
+from somaagent.adapters.postgres.memories import PostgresMemoryStore
 from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.adapters.sandbox import BwrapSandbox, DockerSandbox, GvisorSandbox
+from somaagent.application.policy.gate import PolicyGate
 from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
 from somaagent.tools.document_query import DocumentQuery
 from somaagent.tools.http_fetch import HttpFetch, load_allowed_domains
+from somaagent.tools.memory import MemoryLoad, MemorySave
 from somaagent.tools.web_search import SearxngSearch, WebSearch
 
 
@@ -32,7 +36,7 @@ def make_sandbox(backend: SandboxBackend, settings: ToolExecutorSettings) -> Too
 
 @asynccontextmanager
 async def build_registry(
-    settings: ToolExecutorSettings, pool: asyncpg.Pool
+    settings: ToolExecutorSettings, pool: asyncpg.Pool, gate: PolicyGate
 ) -> AsyncIterator[ToolRegistry]:
     section = settings.tools
     workspaces = Workspaces(settings.workspace_root())
@@ -45,6 +49,9 @@ async def build_registry(
         allowed = await asyncio.to_thread(load_allowed_domains, settings.policies_root())
         fetch = HttpFetch(allowed, section.http_timeout_s)
         stack.push_async_callback(fetch.aclose)
+        embedder = EmbeddingClient(settings.embedding.url(), settings.embedding.timeout_s)
+        stack.push_async_callback(embedder.aclose)
+        memories = PostgresMemoryStore(pool)
         yield ToolRegistry(
             [
                 CodeExecution(
@@ -55,5 +62,7 @@ async def build_registry(
                 WebSearch(search),
                 fetch,
                 DocumentQuery(PostgresAttachmentStore(pool), pool),
+                MemorySave(memories, embedder, gate),
+                MemoryLoad(memories, embedder, gate),
             ]
         )
