@@ -16,6 +16,7 @@ from somaagent.adapters.embeddings import EmbeddingClient
 from somaagent.adapters.kafka import KafkaEventBus
 from somaagent.adapters.llm import chain_model
 from somaagent.adapters.llm.token_counter import LlamaTokenCounter
+from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.personas import FilePersonaCatalog
 from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
@@ -32,6 +33,8 @@ from somaagent.application.history import HistoryManager
 from somaagent.application.model_profiles import select
 from somaagent.application.policy.client import HttpPolicyClient
 from somaagent.application.policy.gate import PolicyGate
+from somaagent.application.policy.requeue import RequeueService
+from somaagent.application.policy.retry import RequeueRetryJob
 from somaagent.application.sessions import SessionRepository
 from somaagent.application.slm import SlmPipeline, artefact_root, load
 from somaagent.domain.errors import BackendUnavailableError
@@ -129,6 +132,7 @@ class Wiring:
     runner: TurnRunner
     bus: KafkaEventBus
     pool: asyncpg.Pool
+    retry: RequeueRetryJob
 
 
 @asynccontextmanager
@@ -145,6 +149,7 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
             EmbeddingClient(settings.embedding.url(), settings.embedding.timeout_s)
         )
         policy = await stack.enter_async_context(HttpPolicyClient(settings.policy))
+        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga))
         runner = build_runner(
             settings,
             topics=topics,
@@ -155,7 +160,14 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
             embed=embed,
             policy=policy,
         )
-        yield Wiring(runner=runner, bus=bus, pool=pool)
+        store = PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix)
+        retry = RequeueRetryJob(
+            RequeueService(store, policy, bus, fga),
+            store,
+            redis,
+            key_prefix=settings.redis.key_prefix,
+        )
+        yield Wiring(runner=runner, bus=bus, pool=pool, retry=retry)
 
 
 def build_runner(

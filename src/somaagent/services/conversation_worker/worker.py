@@ -82,6 +82,7 @@ class ConversationWorker:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._loop.run())
             tasks.create_task(self._every(self.settings.worker.expiry_interval_s, self._expire))
+            tasks.create_task(wiring.retry.run(self._stopping))
             await self._stopping.wait()
             await self._loop.shutdown()
             # the consumer loop drains and returns; the periodic jobs end on the event
