@@ -15,7 +15,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from application.policy.conftest import serve_engine
 from somaagent.adapters.postgres.migrations import upgrade
+from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
+from somaagent.application import model_profiles
+from somaagent.cli.models import seed_urls
 from somaagent.devstack import Stack
 from somaagent.devstack.kafka import ensure_topics
 from somaagent.settings import CommonSettings, repo_root
@@ -98,3 +102,16 @@ def kafka_topics(stack: Stack, settings: CommonSettings) -> Callable[..., Awaita
         return topics
 
     return make
+
+
+@pytest.fixture(scope="session")
+async def seeded_profiles(pg_pool: asyncpg.Pool, settings: CommonSettings) -> None:
+    text = (repo_root() / "infra" / "models" / "profiles.yaml").read_text()
+    loaded = model_profiles.parse_seed(text, seed_urls(settings))
+    await model_profiles.seed(PostgresModelProfileStore(pg_pool), loaded)
+
+
+@pytest.fixture(scope="session")
+async def policy_url(stack: Stack, settings: CommonSettings) -> AsyncIterator[str]:
+    async with serve_engine(settings) as url:
+        yield url

@@ -10,9 +10,14 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from services.conversation_worker.conftest import running_worker
 from services.gateway.conftest import RunningGateway, start_gateway, stop_gateway
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.application.policy import PolicyClientSettings
 from somaagent.devstack.kafka import ensure_topics
+from somaagent.domain.constants import dlq_topic
+from somaagent.services.conversation_worker import WorkerSettings
+from somaagent.services.conversation_worker.settings import WorkerSection, WorkerTopics
 from somaagent.services.gateway import GatewaySection, GatewaySettings
 from somaagent.settings import CommonSettings, repo_root
 
@@ -42,6 +47,39 @@ async def web_gateway(settings: CommonSettings, migrated: str) -> AsyncIterator[
     gw = await start_gateway(gw_settings)
     yield gw
     await stop_gateway(gw)
+
+
+@pytest.fixture(scope="session")
+async def web_worker(
+    web_gateway: RunningGateway, settings: CommonSettings, policy_url: str, seeded_profiles: None
+) -> AsyncIterator[None]:
+    """The real conversation worker behind the web gateway's topics."""
+    run = uuid.uuid4().hex[:8]
+    section = web_gateway.settings.gateway
+    topics = WorkerTopics(
+        inbound=section.inbound_topic,
+        outbound=section.outbound_topic,
+        tool_requests=f"test.web.{run}.tool-requests",
+        tool_results=f"test.web.{run}.tool-results",
+    )
+    await ensure_topics(
+        settings.kafka.bootstrap,
+        [topics.tool_requests, topics.tool_results, dlq_topic(topics.inbound)],
+        2,
+    )
+    worker_settings = WorkerSettings(
+        **settings.model_dump(exclude={"environment"}),
+        worker=WorkerSection(
+            metrics_port=0,
+            group_id=f"test-web-{run}",
+            answer_max_tokens=64,
+            slm_embed_timeout_s=5.0,
+        ),
+        policy=PolicyClientSettings(url=policy_url),
+        topics=topics,
+    )
+    async with running_worker(worker_settings):
+        yield
 
 
 def _chromium_present() -> bool:

@@ -11,37 +11,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from application.policy.conftest import serve_engine
 from somaagent.adapters.kafka import KafkaEventBus
-from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
-from somaagent.application import model_profiles
 from somaagent.application.policy import PolicyClientSettings
-from somaagent.cli.models import seed_urls
-from somaagent.devstack import Stack
 from somaagent.devstack.kafka import ensure_topics
 from somaagent.domain.constants import dlq_topic
 from somaagent.domain.event_types import MESSAGE_RECEIVED, MessageReceived, make_event
 from somaagent.services.conversation_worker import ConversationWorker, WorkerSettings
 from somaagent.services.conversation_worker.settings import WorkerSection, WorkerTopics
-from somaagent.settings import CommonSettings, repo_root
-
-
-@pytest.fixture(scope="session")
-async def seeded_profiles(pg_pool: asyncpg.Pool, settings: CommonSettings) -> None:
-    text = (repo_root() / "infra" / "models" / "profiles.yaml").read_text()
-    loaded = model_profiles.parse_seed(text, seed_urls(settings))
-    await model_profiles.seed(PostgresModelProfileStore(pg_pool), loaded)
-
-
-@pytest.fixture(scope="session")
-async def policy_url(stack: Stack, settings: CommonSettings) -> AsyncIterator[str]:
-    async with serve_engine(settings) as url:
-        yield url
+from somaagent.settings import CommonSettings
 
 
 @pytest.fixture
