@@ -43,10 +43,8 @@ class MemoryLoadArgs(BaseModel):
     limit: int = Field(default=3, ge=1, le=20)
 
 
-class MemorySave:
-    name: ClassVar[str] = "memory_save"
-    description: ClassVar[str] = "Save a fact to long-term memory (checked by policy)."
-    arguments: ClassVar[type[BaseModel]] = MemorySaveArgs
+class _MemoryTool:
+    """What both memory tools run on: the store, the embedding client and the policy gate."""
 
     def __init__(
         self, store: PostgresMemoryStore, embedder: EmbeddingClient, gate: PolicyGate
@@ -54,6 +52,12 @@ class MemorySave:
         self.store = store
         self.embedder = embedder
         self.gate = gate
+
+
+class MemorySave(_MemoryTool):
+    name: ClassVar[str] = "memory_save"
+    description: ClassVar[str] = "Save a fact to long-term memory (checked by policy)."
+    arguments: ClassVar[type[BaseModel]] = MemorySaveArgs
 
     async def run(self, call: ToolCall, args: MemorySaveArgs) -> ToolOutput:
         gated = await self.gate.guard_memory_write(
@@ -78,17 +82,10 @@ class MemorySave:
         )
 
 
-class MemoryLoad:
+class MemoryLoad(_MemoryTool):
     name: ClassVar[str] = "memory_load"
     description: ClassVar[str] = "Recall saved facts closest in meaning to a query."
     arguments: ClassVar[type[BaseModel]] = MemoryLoadArgs
-
-    def __init__(
-        self, store: PostgresMemoryStore, embedder: EmbeddingClient, gate: PolicyGate
-    ) -> None:
-        self.store = store
-        self.embedder = embedder
-        self.gate = gate
 
     async def run(self, call: ToolCall, args: MemoryLoadArgs) -> ToolOutput:
         verdict = await self.gate.client.evaluate(
