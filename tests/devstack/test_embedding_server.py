@@ -10,6 +10,7 @@ import pytest
 
 from somaagent.adapters.embeddings import EmbeddingClient
 from somaagent.devstack import Stack
+from somaagent.devstack.minilm_gguf import phantom_vocab, token_types
 from somaagent.domain.errors import BackendUnavailableError, ValidationError
 from somaagent.settings import CommonSettings, repo_root
 
@@ -64,3 +65,10 @@ async def test_a_closed_port_is_reported_as_unavailable() -> None:
     async with EmbeddingClient("http://127.0.0.1:9", timeout_s=1.0) as client:
         with pytest.raises(BackendUnavailableError):
             await client.embed(["hello"])
+
+
+def test_wordpiece_vocab_is_rewritten_for_llama_cpp_bert() -> None:
+    raw = ["[PAD]", "[CLS]", "[unused0]", "play", "##ing", "jazz"]
+    assert phantom_vocab(raw) == ["[PAD]", "[CLS]", "[unused0]", "\u2581play", "ing", "\u2581jazz"]
+    types = token_types(raw, {"[PAD]", "[CLS]"})
+    assert types[:3] == [3, 3, 5] and types[3:] == [1, 1, 1]
