@@ -179,11 +179,14 @@ class ToolExecutor:
         for path in files[:MAX_ATTACHMENTS]:
             content = await asyncio.to_thread(path.read_bytes)
             media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            stored.append(
-                await self.attachments.put(
-                    call.tenant_id, call.session_id, path.name, content, media
+            try:
+                stored.append(
+                    await self.attachments.put(
+                        call.tenant_id, call.session_id, path.name, content, media
+                    )
                 )
-            )
+            except ValidationError as exc:  # too large to keep: the result lists the rest
+                log.warning("tool.attachment.skipped", file=path.name, reason=exc.message)
         return stored
 
     async def _publish(self, request: Envelope, record: Record, result: ToolResult) -> None:
