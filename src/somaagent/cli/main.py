@@ -11,6 +11,7 @@ from somaagent.cli.infra import infra_app
 from somaagent.cli.models import models_app
 from somaagent.cli.platform import down, provision_command, status, up
 from somaagent.cli.policy import audit_app, policy_engine
+from somaagent.cli.replay import replay
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
 from somaagent.cli.tools import search_app
@@ -37,6 +38,7 @@ app.command("policy-engine")(policy_engine)
 app.add_typer(slm_app, name="slm")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(worker_app, name="worker")
+app.command("replay")(replay)
 app.add_typer(search_app, name="search")
 
 
