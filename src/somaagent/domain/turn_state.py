@@ -52,6 +52,8 @@ class TurnState(BaseModel):
     policy_verdicts: list[PolicyVerdict] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Seconds the SLM pre-processing took (reported with the turn's latencies).
+    slm_s: float = 0.0
     started_at: AwareDatetime = Field(default_factory=utc_now)
 
     def take_seq(self) -> int:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from prometheus_client import Histogram
+
 from somaagent.domain.bus import EventBus
 from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND
 from somaagent.domain.event_types import make_event
 from somaagent.domain.stream import StreamStatus, StreamUpdate
 from somaagent.domain.turn_state import TurnState
+
+DELTA_PUBLISH = Histogram(
+    "conversation_delta_publish_seconds",
+    "Time from a delta arriving from the model to Kafka acknowledging its outbound event.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25),
+)
 
 
 class Outbound:
@@ -27,8 +35,6 @@ class Outbound:
         self._state = state
         self._causation_id = causation_id
         self._topic = topic
-        #: Seconds each delta spent between arriving from the model and Kafka's ack.
-        self.delta_delays: list[float] = []
 
     async def emit(self, status: StreamStatus, **fields: Any) -> None:
         state = self._state
@@ -52,4 +58,4 @@ class Outbound:
 
     async def delta(self, text: str, arrived: float) -> None:
         await self.emit("streaming", delta=text)
-        self.delta_delays.append(time.perf_counter() - arrived)
+        DELTA_PUBLISH.observe(time.perf_counter() - arrived)

@@ -47,9 +47,8 @@ class TurnPreparer:
         )
         started = time.perf_counter()
         slm = await self._preprocessor.analyse(state.user_text)
-        SLM_DURATION.labels("degraded" if slm.degraded else "ok").observe(
-            time.perf_counter() - started
-        )
+        state.slm_s = time.perf_counter() - started
+        SLM_DURATION.labels("degraded" if slm.degraded else "ok").observe(state.slm_s)
         persona = self._personas.get(state.persona_id)
         fitted = await self._history.context(session, persona, budget=self._budget)
         prompt = [m.model_dump(include={"role", "content"}) for m in fitted.messages]

@@ -244,7 +244,11 @@ class TurnRunner:
             text=result.text,
             model_profile=result.profile,
             usage=turn.usage.model_dump(),
-            latencies={"ttft_s": result.ttft_s or 0.0, "total_s": turn.latency_s or 0.0},
+            latencies={
+                "slm_s": state.slm_s,
+                "ttft_s": result.ttft_s or 0.0,
+                "total_s": turn.latency_s or 0.0,
+            },
             annotations=state.slm or None,
         )
         await self._persister.after_commit(state)
