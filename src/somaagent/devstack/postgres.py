@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -47,19 +48,33 @@ class PostgresService(Service):
         if self.run_as:
             run_step("chown", ["chown", "-R", f"{self.run_as}:", str(path)])
 
+    def _can_traverse(self, path: Path) -> bool:
+        assert self.run_as is not None
+        probe = subprocess.run(
+            ["runuser", "-u", self.run_as, "--", "test", "-x", str(path)], check=False
+        )
+        return probe.returncode == 0
+
     def _check_reachable(self) -> None:
-        """As root the cluster runs as `postgres`, which must be able to reach the state dir."""
+        """As root the cluster runs as `postgres`, which must be able to reach the state dir.
+
+        A directory on the way that it cannot traverse (a checkout under /root, say) gets an
+        ACL entry for that one user, traverse only (`setfacl -m u:postgres:x`), and we say so.
+        """
         if not self.run_as:
             return
-        probe = subprocess.run(
-            ["runuser", "-u", self.run_as, "--", "test", "-x", str(self.ctx.state)],
-            check=False,
-        )
-        if probe.returncode != 0:
-            raise InfraError(
-                f"postgres: the user {self.run_as} cannot reach {self.ctx.state}; "
-                "set SOMA_STATE_DIR to a directory every user can traverse"
-            )
+        for path in [*reversed(self.ctx.state.parents), self.ctx.state]:
+            if self._can_traverse(path):
+                continue
+            if shutil.which("setfacl") is None:
+                apt_install(["acl"], self.ctx)
+            say(f"postgres: letting user {self.run_as} traverse {path} (ACL, traverse only)")
+            run_step("setfacl", ["setfacl", "-m", f"u:{self.run_as}:x", str(path)])
+            if not self._can_traverse(path):
+                raise InfraError(
+                    f"postgres: the user {self.run_as} cannot reach {self.ctx.state}; "
+                    "set SOMA_STATE_DIR to a directory every user can traverse"
+                )
 
     def prepare(self) -> None:
         self._check_reachable()
