@@ -31,10 +31,10 @@ from websockets.exceptions import ConnectionClosed
 
 from somaagent.adapters.kafka import KafkaEventBus
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.devstack.kafka import ensure_topics
 from somaagent.domain.events import Envelope
 from somaagent.services.gateway import GatewaySettings
-from somaagent.services.gateway.runtime import open_pool
 
 PORT = 18_097
 
@@ -99,7 +99,7 @@ async def main(clients: int, events: int, rate: float) -> dict[str, object]:
     run = uuid.uuid4().hex[:8]
     topic, tenant = f"bench.stream.{run}.outbound", f"bench-{run}"
     await ensure_topics(settings.kafka.bootstrap, [topic], settings.kafka.partitions)
-    pool = await open_pool(settings)
+    pool = await open_pool(settings.postgres)
     key, _ = await ApiKeyStore(pool).create(tenant, "user", "bench")
     await pool.close()
     gateway = await start_gateway(topic)

@@ -11,13 +11,16 @@ from somaagent.application.agent_loop import (
     UseTool,
     argument_messages,
     build_prompt,
+    memory_operation,
     parse_arguments,
     route,
     tool_result_text,
     with_tool_exchange,
 )
+from somaagent.domain.memory import MemoryOperation
+from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.slm import Intent, SafetyTag, SlmResult, Slot
-from somaagent.domain.tools import ToolResult
+from somaagent.domain.tools import ToolCall, ToolResult
 
 PY = ToolSpec(
     "code_execution",
@@ -136,3 +139,30 @@ def test_tool_exchange_appends_call_and_result() -> None:
         "arguments": {"language": "python", "code": "print(6*7)"},
     }
     assert "42" in out[2]["content"] and out[2]["role"] == "user"
+
+
+def test_memory_rounds_become_memory_operations() -> None:
+    def call(tool: str, **arguments: object) -> ToolCall:
+        return ToolCall(
+            tool=tool, arguments=arguments, session_id="s", tenant_id="t", correlation_id="c"
+        )
+
+    verdict = PolicyVerdict(allow=True, reasons=[], constitution_hash="h")
+    saved = MemoryOperation(
+        kind="write", namespace="default", content="I like tea", verdict=verdict
+    )
+    save_result = ToolResult(
+        request_id="r1", tool="memory_save", status="ok",
+        data={"operation": saved.model_dump(mode="json"), "memory_id": "m1"},
+    )  # fmt: skip
+    assert memory_operation(call("memory_save", content="I like tea"), save_result) == saved
+
+    load_result = ToolResult(request_id="r2", tool="memory_load", status="ok", stdout="0.9 tea")
+    read = memory_operation(call("memory_load", query="drinks", namespace="session"), load_result)
+    assert read is not None and (read.kind, read.namespace, read.content) == (
+        "read",
+        "session",
+        "drinks",
+    )
+    other = ToolResult(request_id="r3", tool="code_execution", status="ok", stdout="42")
+    assert memory_operation(call("code_execution", language="python", code="1"), other) is None

@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
+from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.slm import SlmResult
-from somaagent.domain.tools import ToolResult
+from somaagent.domain.tools import ToolCall, ToolResult
 
 #: How many tool calls one turn may make before it must answer.
 MAX_TOOL_ROUNDS = 2
@@ -159,3 +160,18 @@ def with_tool_exchange(
             "Using this result, answer my previous message.",
         },
     ]
+
+
+def memory_operation(call: ToolCall, result: ToolResult) -> MemoryOperation | None:
+    """The MemoryOperation a memory tool round performed (None for other tools).
+
+    A save reports its operation, policy verdict included, in the result's data; a recall
+    is recorded as a read of the namespace it searched."""
+    if call.tool == "memory_save" and result.data and "operation" in result.data:
+        return MemoryOperation.model_validate(result.data["operation"])
+    if call.tool == "memory_load" and result.status == "ok":
+        namespace = str(call.arguments.get("namespace", "default"))
+        return MemoryOperation(
+            kind="read", namespace=namespace, content=call.arguments.get("query")
+        )
+    return None

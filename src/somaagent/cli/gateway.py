@@ -10,9 +10,9 @@ import uvicorn
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.cli.common import console, err_console, reports_errors
 from somaagent.services.gateway import GatewaySettings, create_app
-from somaagent.services.gateway.runtime import open_pool
 
 keys_app = typer.Typer(help="API keys: each names a tenant and a role.", no_args_is_help=True)
 
@@ -49,7 +49,7 @@ def gateway(
 
 
 async def _create_key(settings: GatewaySettings, tenant: str, role: str, subject: str) -> str:
-    pool = await open_pool(settings)
+    pool = await open_pool(settings.postgres)
     try:
         key, _ = await ApiKeyStore(pool).create(tenant, role, subject)
     finally:
@@ -58,7 +58,7 @@ async def _create_key(settings: GatewaySettings, tenant: str, role: str, subject
 
 
 async def _revoke_key(settings: GatewaySettings, prefix: str) -> int:
-    pool = await open_pool(settings)
+    pool = await open_pool(settings.postgres)
     try:
         return await ApiKeyStore(pool).revoke(prefix)
     finally:

@@ -13,10 +13,10 @@ import structlog
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.cli.common import console, err_console, reports_errors
 from somaagent.services.tool_executor import ToolExecutorService, ToolExecutorSettings
-from somaagent.services.tool_executor.service import open_pool
 from somaagent.tools.corpus import CORPUS_PYTHON_DOCS, DEFAULT_DOC_ROOT, load_documents
 
 
@@ -65,7 +65,7 @@ search_app = typer.Typer(help="The local web_search corpus.", no_args_is_help=Tr
 
 async def build_search_index(settings: ToolExecutorSettings, root: Path, limit: int | None) -> int:
     docs = await asyncio.to_thread(load_documents, root, limit=limit)
-    pool = await open_pool(settings)
+    pool = await open_pool(settings.postgres)
     try:
         return await PostgresSearchIndex(pool).upsert(CORPUS_PYTHON_DOCS, docs)
     finally:

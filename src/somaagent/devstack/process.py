@@ -47,10 +47,15 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    stat = Path(f"/proc/{pid}/stat")
     with contextlib.suppress(OSError):
-        # a zombie (state Z) has exited; only its parent has not reaped it yet
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        # A zombie (state Z) has exited and waits for its parent to reap it, but a leader
+        # thread shows Z while the process's other threads (and their sockets) still live.
+        status = dict(
+            line.split(":\t", 1)
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if ":\t" in line
+        )
+        return not (status.get("State", "").startswith("Z") and status.get("Threads") == "1")
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,8 @@ class Service(ABC):
         if self.running() and self.ready():
             self.after_start()
             return "already up"
+        if not self.running() and self.pid() is not None:
+            self._wait_port_closed()  # the process we started may still be exiting
         if not self.running() and port_open("127.0.0.1", self.port):
             raise InfraError(
                 f"{self.name}: port {self.port} on 127.0.0.1 is taken by a process this "
@@ -173,6 +176,11 @@ class Service(ABC):
         )
         self.after_start()
         return "started"
+
+    def _wait_port_closed(self, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def down(self) -> str:
         pid = self.pid()

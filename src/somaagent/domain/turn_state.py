@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from somaagent.domain.events import utc_now
+from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall, ToolResult
 
@@ -50,6 +51,7 @@ class TurnState(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_results: list[ToolResult] = Field(default_factory=list)
     policy_verdicts: list[PolicyVerdict] = Field(default_factory=list)
+    memory_operations: list[MemoryOperation] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     #: Seconds the SLM pre-processing took (reported with the turn's latencies).

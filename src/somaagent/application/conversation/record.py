@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from somaagent.domain.event_types import (
+    MEMORY_OPERATION_RECORDED,
     MESSAGE_RECEIVED,
     POLICY_VERDICT_RECORDED,
     TOOL_CALL_REQUESTED,
@@ -43,6 +44,7 @@ def finished_turn(
         tool_calls=state.tool_calls,
         tool_results=state.tool_results,
         policy_verdicts=state.policy_verdicts,
+        memory_operations=state.memory_operations,
         status="error" if error else "completed",
         error=error,
         started_at=state.started_at,
@@ -52,7 +54,7 @@ def finished_turn(
 
 def turn_events(state: TurnState, turn: ConversationTurn) -> list[Envelope]:
     """The user's message (same event id as the inbound event, so a retry is a no-op), the
-    tool calls, results and verdicts of the turn, then the completed turn."""
+    tool calls, results, verdicts and memory operations of the turn, then the turn."""
     common = {
         "session_id": state.session_id,
         "tenant_id": state.tenant_id,
@@ -71,5 +73,6 @@ def turn_events(state: TurnState, turn: ConversationTurn) -> list[Envelope]:
     events += [make_event(TOOL_CALL_REQUESTED, c, **common) for c in state.tool_calls]
     events += [make_event(TOOL_RESULT_RECEIVED, r, **common) for r in state.tool_results]
     events += [make_event(POLICY_VERDICT_RECORDED, v, **common) for v in state.policy_verdicts]
+    events += [make_event(MEMORY_OPERATION_RECORDED, m, **common) for m in state.memory_operations]
     events.append(make_event(TURN_COMPLETED, turn, **common))
     return events

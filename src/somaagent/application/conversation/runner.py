@@ -23,6 +23,7 @@ from somaagent.application.agent_loop import (
     ToolSpec,
     UseTool,
     argument_messages,
+    memory_operation,
     parse_arguments,
     route,
     with_tool_exchange,
@@ -211,6 +212,9 @@ class TurnRunner:
         call = next(c for c in state.tool_calls if c.request_id == result.request_id)
         state.tool_results.append(result)
         state.tool_rounds += 1
+        operation = memory_operation(call, result)
+        if operation is not None:
+            state.memory_operations.append(operation)
         state.prompt = with_tool_exchange(state.prompt, call.tool, call.arguments, result)
         try:
             await out.emit("tool_result", tool=call.tool, message=f"{call.tool}: {result.status}")

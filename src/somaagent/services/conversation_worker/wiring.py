@@ -20,6 +20,7 @@ from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.personas import FilePersonaCatalog
 from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.snapshots import PostgresSnapshotStore
 from somaagent.adapters.postgres.turn_state import PostgresTurnStates
@@ -37,20 +38,20 @@ from somaagent.application.policy.requeue import RequeueService
 from somaagent.application.policy.retry import RequeueRetryJob
 from somaagent.application.sessions import SessionRepository
 from somaagent.application.slm import SlmPipeline, artefact_root, load
-from somaagent.domain.errors import BackendUnavailableError
 from somaagent.domain.events import Envelope
 from somaagent.domain.llm import ChatModel, ModelRole
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall
 from somaagent.services.conversation_worker.settings import WorkerSettings, WorkerTopics
-from somaagent.settings import LlmSettings, PostgresSettings, repo_root
+from somaagent.settings import LlmSettings, repo_root
 from somaagent.tools.code_execution import CodeExecution
+from somaagent.tools.memory import MemoryLoad, MemorySave
 from somaagent.tools.web_search import WebSearch
 
 log = structlog.get_logger(__name__)
 
 #: The tool classes whose schemas the model may see (the executor runs them).
-TOOL_CLASSES: tuple[Any, ...] = (CodeExecution, WebSearch)
+TOOL_CLASSES: tuple[Any, ...] = (CodeExecution, WebSearch, MemorySave, MemoryLoad)
 PROFILE_TTL_S = 10.0
 
 
@@ -112,19 +113,6 @@ class _SummarizerModel:
     async def summarize(self, previous: Any, turns: Any, *, max_tokens: int) -> str:
         model = await self._models.for_role("*", "summarizer")
         return await LlmSummarizer(model).summarize(previous, turns, max_tokens=max_tokens)
-
-
-async def open_pool(pg: PostgresSettings) -> asyncpg.Pool:
-    try:
-        return await asyncpg.create_pool(
-            pg.dsn(),
-            min_size=pg.pool_min,
-            max_size=pg.pool_max,
-            command_timeout=pg.command_timeout_s,
-            server_settings={"search_path": f"{pg.db_schema},public"},
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(f"postgres unreachable: {exc}") from exc
 
 
 @dataclass

@@ -16,11 +16,11 @@ from somaagent.adapters.kafka.outbound_fanout import OutboundFanout
 from somaagent.adapters.openfga.client import OpenFgaClient
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.sessions import PostgresSessions
 from somaagent.application.policy.client import HttpPolicyClient
 from somaagent.application.policy.requeue import RequeueService
-from somaagent.domain.errors import BackendUnavailableError
 from somaagent.services.gateway.hub import StreamHub
 from somaagent.services.gateway.metrics import GatewayMetrics
 from somaagent.services.gateway.settings import GatewaySettings
@@ -42,33 +42,13 @@ class Runtime:
     requeue: RequeueService
 
 
-async def open_pool(settings: GatewaySettings) -> asyncpg.Pool:
-    pg = settings.postgres
-    server_settings = {} if pg.db_schema == "public" else {"search_path": f"{pg.db_schema},public"}
-    try:
-        pool = await asyncpg.create_pool(
-            pg.dsn(),
-            min_size=pg.pool_min,
-            max_size=pg.pool_max,
-            timeout=pg.command_timeout_s,
-            command_timeout=pg.command_timeout_s,
-            server_settings=server_settings,
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(
-            f"postgres unreachable at {pg.host}:{pg.port}: {exc}"
-        ) from exc
-    assert pool is not None
-    return pool
-
-
 @asynccontextmanager
 async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
     """Connect to Postgres, Redis and Kafka and run the outbound fan-out until exit."""
     gw = settings.gateway
     hub = StreamHub(gw.ws_queue_max)
     async with contextlib.AsyncExitStack() as stack:
-        pool = await open_pool(settings)
+        pool = await open_pool(settings.postgres)
         stack.push_async_callback(pool.close)
         rd = aioredis.Redis(
             host=settings.redis.host,

@@ -18,13 +18,13 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
-import asyncpg
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import start_http_server
 
 from somaagent.adapters.kafka import KafkaConsumerLoop, KafkaEventBus
 from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.tool_executions import PostgresExecutionLedger
 from somaagent.application.policy import HttpPolicyClient
@@ -35,33 +35,11 @@ from somaagent.domain.constants import (
     TOPIC_TOOL_REQUESTS,
     TOPIC_TOOL_RESULTS,
 )
-from somaagent.domain.errors import BackendUnavailableError
 from somaagent.services.tool_executor.executor import ToolExecutor
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.services.tool_executor.wiring import build_registry
 
 log = structlog.get_logger(__name__)
-
-
-async def open_pool(settings: ToolExecutorSettings) -> asyncpg.Pool:
-    pg = settings.postgres
-    schema = {} if pg.db_schema == "public" else {"search_path": f"{pg.db_schema},public"}
-    try:
-        pool = await asyncpg.create_pool(
-            pg.dsn(),
-            min_size=pg.pool_min,
-            max_size=pg.pool_max,
-            timeout=pg.command_timeout_s,
-            command_timeout=pg.command_timeout_s,
-            server_settings=schema,
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(
-            f"postgres unreachable at {pg.host}:{pg.port}: {exc}"
-        ) from exc
-    if pool is None:
-        raise BackendUnavailableError("postgres pool could not be created")
-    return pool
 
 
 class ToolExecutorService:
@@ -95,7 +73,7 @@ class ToolExecutorService:
         return self
 
     async def _open(self) -> None:
-        pool = await open_pool(self.settings)
+        pool = await open_pool(self.settings.postgres)
         self._stack.push_async_callback(pool.close)
         bus = await self._stack.enter_async_context(KafkaEventBus(self.settings.kafka))
         policy = await self._stack.enter_async_context(HttpPolicyClient(self.settings.policy))
