@@ -31,6 +31,7 @@ from somaagent.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 RETRIES = 3
+FETCH_WAIT_MS = 50
 RETRY_BACKOFF_S = 0.5
 
 
@@ -103,6 +104,9 @@ class KafkaConsumerLoop:
             max_poll_interval_ms=600_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            # short long-polls: a partition resumed after its handler finished is fetched
+            # again within ~FETCH_WAIT_MS instead of waiting out the broker's default 500 ms
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         self._in_flight: dict[TopicPartition, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
@@ -144,7 +148,9 @@ class KafkaConsumerLoop:
                 self._in_flight.values(), timeout=0.5, return_when=asyncio.FIRST_COMPLETED
             )
             return
-        batches = await self._consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+        batches = await self._consumer.getmany(
+            timeout_ms=FETCH_WAIT_MS, max_records=self._max_batch
+        )
         for tp, messages in batches.items():
             if not messages:
                 continue

@@ -164,7 +164,12 @@ class TurnRunner:
         # status first: its seq must be in the saved state, or a resumed turn repeats it
         if not verdict.allow:
             reason = "; ".join(verdict.reasons) or "policy denied the tool request"
-            await out.emit("waiting_for_policy", tool=call.tool, reason=reason)
+            await out.emit(
+                "waiting_for_policy",
+                tool=call.tool,
+                reason=reason,
+                message=f"{call.tool} is held for an admin's review: {reason}",
+            )
             wait = self._settings.policy_wait_s
             state.wait_for("awaiting_policy", call.request_id, utc_now() + timedelta(seconds=wait))
             await self._turns.save(state)
