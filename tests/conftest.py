@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from application.policy.conftest import serve_engine
 from somaagent.adapters.postgres.migrations import upgrade
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
+from somaagent.adapters.postgres.pool import SERVER_SETTINGS
 from somaagent.application import model_profiles
 from somaagent.cli.models import seed_urls
 from somaagent.devstack import Stack
@@ -64,7 +65,7 @@ async def pg_pool(migrated: str, settings: CommonSettings) -> AsyncIterator[asyn
         settings.postgres.dsn(),
         min_size=1,
         max_size=8,
-        server_settings={"search_path": f"{migrated},public"},
+        server_settings={**SERVER_SETTINGS, "search_path": f"{migrated},public"},
     )
     yield pool
     await pool.close()

@@ -7,15 +7,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import asyncpg
 import typer
 from rich.table import Table
 
 from somaagent.adapters.postgres.migrations import quote_ident
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.application import model_profiles
 from somaagent.cli.common import console, load_settings, reports_errors
-from somaagent.domain.errors import BackendUnavailableError
 from somaagent.domain.llm import MODEL_ROLES
 from somaagent.settings import CommonSettings, repo_root
 
@@ -41,17 +40,15 @@ def with_store(
     work: Callable[[PostgresModelProfileStore], Awaitable[T]],
 ) -> T:
     async def run() -> T:
-        target = quote_ident(schema or settings.postgres.db_schema)
-        try:
-            pool = await asyncpg.create_pool(
-                settings.postgres.dsn(),
-                min_size=1,
-                max_size=2,
-                timeout=settings.postgres.command_timeout_s,
-                server_settings={"search_path": f"{target},public"},
-            )
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise BackendUnavailableError(f"postgres unreachable: {exc}") from exc
+        quote_ident(schema or settings.postgres.db_schema)  # a plain identifier, or an error
+        pg = settings.postgres.model_copy(
+            update={
+                "db_schema": schema or settings.postgres.db_schema,
+                "pool_min": 1,
+                "pool_max": 2,
+            }
+        )
+        pool = await open_pool(pg)
         try:
             return await work(PostgresModelProfileStore(pool))
         finally:

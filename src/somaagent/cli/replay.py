@@ -7,11 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-import asyncpg
 import typer
 
 from somaagent.adapters.kafka.session_reader import KafkaRange, read_session_events
 from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.adapters.postgres.pool import open_pool
 from somaagent.application.replay import Origin, ReplayFilter, json_line, transcript_line
 from somaagent.cli.common import console, load_settings, reports_errors
 from somaagent.domain.constants import (
@@ -20,7 +20,7 @@ from somaagent.domain.constants import (
     TOPIC_TOOL_REQUESTS,
     TOPIC_TOOL_RESULTS,
 )
-from somaagent.domain.errors import BackendUnavailableError, NotFoundError, ValidationError
+from somaagent.domain.errors import NotFoundError, ValidationError
 from somaagent.domain.events import Envelope
 from somaagent.settings import CommonSettings
 
@@ -53,15 +53,7 @@ def emit(event: Envelope, origin: Origin, fmt: Format, keep: ReplayFilter) -> No
 async def from_postgres(
     settings: CommonSettings, session_id: str, fmt: Format, keep: ReplayFilter, follow: bool
 ) -> None:
-    try:
-        pool = await asyncpg.create_pool(
-            settings.postgres.dsn(),
-            min_size=1,
-            max_size=2,
-            server_settings={"search_path": f"{settings.postgres.db_schema},public"},
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise BackendUnavailableError(f"postgres unreachable: {exc}") from exc
+    pool = await open_pool(settings.postgres.model_copy(update={"pool_min": 1, "pool_max": 2}))
     try:
         store = PostgresEventStore(pool)
         events = await store.read_session(session_id)
