@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from somaagent.application.slm import (
 from somaagent.application.slm.datasets import default_datasets_dir, file_digest, prompt_injection
 from somaagent.application.slm.training import subset
 from somaagent.cli.common import console, load_settings, reports_errors
+from somaagent.domain.errors import SomaError
 from somaagent.settings import CommonSettings, repo_root
 
 slm_app = typer.Typer(
@@ -46,6 +48,21 @@ async def _train(persona: str, nlu_path: Path, datasets: Path, limit: int | None
     return f"persona {persona}: model {model.version} in {folder} ({model.manifest})"
 
 
+def current_model_matches(persona: str, nlu_path: Path, datasets: Path) -> bool:
+    """True when the persona's CURRENT model loads with this code and was trained on the
+    NLU file and safety data as they are now."""
+    settings = load_settings()
+    try:
+        model = load(artefact_root(settings.cache_dir), persona)
+    except (SomaError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ImportError):
+        return False
+    safety_csv = datasets / "prompt_injection" / "s-labs" / "train.csv"
+    return bool(
+        model.manifest.get("nlu_sha256") == load_nlu(nlu_path).digest
+        and model.manifest.get("safety_data_sha256") == file_digest(safety_csv)
+    )
+
+
 @slm_app.command()
 @reports_errors
 def train(
@@ -55,12 +72,17 @@ def train(
     ] = None,
     datasets: Annotated[Path | None, typer.Option(help="The shared datasets folder.")] = None,
     safety_limit: Annotated[int | None, typer.Option(help="Use at most N safety examples.")] = None,
+    if_stale: Annotated[
+        bool, typer.Option("--if-stale", help="Skip when the current model matches the data.")
+    ] = False,
 ) -> None:
     """Train intent, slot and safety classifiers; save them as the persona's CURRENT model."""
     nlu_path = nlu or repo_root() / "personas" / persona / "nlu.yml"
-    console.print(
-        asyncio.run(_train(persona, nlu_path, datasets or default_datasets_dir(), safety_limit))
-    )
+    data = datasets or default_datasets_dir()
+    if if_stale and current_model_matches(persona, nlu_path, data):
+        console.print(f"persona {persona}: the current model was trained on these files")
+        return
+    console.print(asyncio.run(_train(persona, nlu_path, data, safety_limit)))
 
 
 async def _analyse(persona: str, text: str) -> str:

@@ -63,11 +63,17 @@ def tools_worker() -> None:
 search_app = typer.Typer(help="The local web_search corpus.", no_args_is_help=True)
 
 
-async def build_search_index(settings: ToolExecutorSettings, root: Path, limit: int | None) -> int:
-    docs = await asyncio.to_thread(load_documents, root, limit=limit)
+async def build_search_index(
+    settings: ToolExecutorSettings, root: Path, limit: int | None, *, if_empty: bool = False
+) -> int:
+    """Index the corpus; with `if_empty`, only when it holds no documents (returns 0 then)."""
     pool = await open_pool(settings.postgres)
     try:
-        return await PostgresSearchIndex(pool).upsert(CORPUS_PYTHON_DOCS, docs)
+        index = PostgresSearchIndex(pool)
+        if if_empty and await index.count(CORPUS_PYTHON_DOCS):
+            return 0
+        docs = await asyncio.to_thread(load_documents, root, limit=limit)
+        return await index.upsert(CORPUS_PYTHON_DOCS, docs)
     finally:
         await pool.close()
 
@@ -77,6 +83,9 @@ async def build_search_index(settings: ToolExecutorSettings, root: Path, limit: 
 def search_index(
     root: Annotated[Path, typer.Option(help="Sphinx HTML root (python3-doc).")] = DEFAULT_DOC_ROOT,
     limit: Annotated[int | None, typer.Option(help="Index only the first N pages.")] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the corpus holds no documents.")
+    ] = False,
 ) -> None:
     """Build the local web_search corpus from the Python documentation."""
     settings = load_executor_settings()
@@ -86,5 +95,5 @@ def search_index(
         )
         raise typer.Exit(2)
     started = time.perf_counter()
-    count = asyncio.run(build_search_index(settings, root, limit))
+    count = asyncio.run(build_search_index(settings, root, limit, if_empty=if_empty))
     console.print(f"indexed {count} pages from {root} in {time.perf_counter() - started:.1f} s")

@@ -7,17 +7,13 @@ as `soma <command>` with its log under `<state>/logs/` and a pid file, like the 
 
 from __future__ import annotations
 
-import pickle
 import sys
 from importlib.metadata import version as package_version
-from pathlib import Path
 
 import httpx
 
-from somaagent.application.slm.artefacts import artefact_root, load
 from somaagent.devstack.process import port_open, run_step, say
 from somaagent.devstack.service import Service, StackContext
-from somaagent.domain.errors import SomaError
 
 
 def soma_argv(*args: str) -> list[str]:
@@ -93,23 +89,23 @@ PLATFORM_TYPES: tuple[type[Service], ...] = (
 )
 
 
-def slm_model_loads(cache: Path, persona: str = "default") -> bool:
-    """True when the persona's current SLM artefact exists and loads with this code."""
-    try:
-        load(artefact_root(cache), persona)
-    except (SomaError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ImportError):
-        return False
-    return True
-
-
 def provision(ctx: StackContext) -> None:
     """Idempotent set-up the processes rely on; each step is a `soma` command."""
     log = ctx.logfile("provision")
     say("platform: migrations and model profiles")
     run_step("soma db upgrade", soma_argv("db", "upgrade"), logfile=log, timeout_s=300)
     run_step("soma models seed", soma_argv("models", "seed"), logfile=log, timeout_s=120)
-    if not slm_model_loads(ctx.cache):
-        say("slm: training the default persona's classifiers (first time only)")
-        run_step("soma slm train", soma_argv("slm", "train"), logfile=log, timeout_s=3600)
-    say("search: indexing the local corpus (python3-doc; an upsert, so repeats are cheap)")
-    run_step("soma search index", soma_argv("search", "index"), logfile=log, timeout_s=1800)
+    say("slm: the default persona's classifiers (trained when missing or stale)")
+    run_step(
+        "soma slm train --if-stale",
+        soma_argv("slm", "train", "--if-stale"),
+        logfile=log,
+        timeout_s=3600,
+    )
+    say("search: the local corpus (python3-doc; indexed once)")
+    run_step(
+        "soma search index --if-empty",
+        soma_argv("search", "index", "--if-empty"),
+        logfile=log,
+        timeout_s=1800,
+    )

@@ -55,6 +55,16 @@ class PostgresSearchIndex:
         self._pool = pool
         self._timeout = timeout_s
 
+    async def count(self, corpus: str) -> int:
+        """How many documents the corpus holds."""
+        async with translated("count documents"):
+            value = await self._pool.fetchval(
+                f"SELECT count(*) FROM {TABLE_SEARCH_DOCUMENTS} WHERE corpus = $1",
+                corpus,
+                timeout=self._timeout,
+            )
+        return int(value or 0)
+
     async def upsert(self, corpus: str, documents: Sequence[SearchDocument]) -> int:
         """Insert or refresh documents by URL; returns how many were written."""
         for start in range(0, len(documents), BATCH):
