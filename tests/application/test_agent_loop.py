@@ -59,7 +59,7 @@ def test_prompt_order_keeps_the_system_prompt_first_and_the_message_last() -> No
         {"role": "assistant", "content": "hello"},
     ]
     note = prompt[4]["content"]
-    assert "intent=weather (0.91)" in note
+    assert "intent=weather" in note and "0.91" not in note
     assert "city='Oslo'" in note
     assert "prompt_injection" in note
     assert prompt[-1] == {"role": "user", "content": "what about in Oslo?"}
@@ -125,7 +125,10 @@ def test_tool_result_text_is_clipped_and_says_what_happened() -> None:
 
 
 def test_tool_exchange_appends_call_and_result() -> None:
-    base = [{"role": "user", "content": "compute 6*7"}]
+    base = [
+        {"role": "user", "content": "compute 6*7"},
+        {"role": "system", "content": "Message annotations: intent=run_code"},
+    ]
     result = ToolResult(
         request_id="r", tool="code_execution", status="ok", exit_code=0, stdout="42\n"
     )
@@ -139,6 +142,7 @@ def test_tool_exchange_appends_call_and_result() -> None:
         "arguments": {"language": "python", "code": "print(6*7)"},
     }
     assert "42" in out[2]["content"] and out[2]["role"] == "user"
+    assert len(out) == 3  # the annotation note is gone: small models repeat it as the answer
 
 
 def test_memory_rounds_become_memory_operations() -> None:
