@@ -31,6 +31,9 @@ from somaagent.domain.tools import ToolCall
 
 log = structlog.get_logger(__name__)
 
+RELEASE_VISIBLE_TRIES = 50
+RELEASE_VISIBLE_WAIT_S = 0.1
+
 
 @dataclass(frozen=True)
 class GateResult:
@@ -186,10 +189,14 @@ class PolicyGate:
         return GateResult(verdict, item.id)
 
     async def _released(self, requeue_id: str, event: Envelope) -> PolicyVerdict | None:
-        try:
-            item = await self.store.get(requeue_id, tenant_id=event.tenant_id)
-        except NotFoundError:
-            item = None
+        item = await self._item(requeue_id, event.tenant_id)
+        # The release publishes inside the transaction that marks the item released, so the
+        # re-published event can arrive before that commit is visible: give it a moment.
+        for _ in range(RELEASE_VISIBLE_TRIES):
+            if item is None or item.status != "pending":
+                break
+            await asyncio.sleep(RELEASE_VISIBLE_WAIT_S)
+            item = await self._item(requeue_id, event.tenant_id)
         if (
             item is None
             or item.status != "released"
@@ -198,3 +205,9 @@ class PolicyGate:
             log.warning("policy.release.mismatch", requeue_id=requeue_id, event_id=event.event_id)
             return None
         return item.verdict
+
+    async def _item(self, requeue_id: str, tenant_id: str) -> RequeueItem | None:
+        try:
+            return await self.store.get(requeue_id, tenant_id=tenant_id)
+        except NotFoundError:
+            return None
