@@ -13,7 +13,9 @@ from somaagent.application.agent_loop import (
     build_prompt,
     memory_operation,
     parse_arguments,
+    required_only,
     route,
+    slot_arguments,
     tool_result_text,
     with_tool_exchange,
 )
@@ -170,3 +172,31 @@ def test_memory_rounds_become_memory_operations() -> None:
     )
     other = ToolResult(request_id="r3", tool="code_execution", status="ok", stdout="42")
     assert memory_operation(call("code_execution", language="python", code="1"), other) is None
+
+
+def test_slots_fill_mapped_arguments_or_leave_them_to_the_model() -> None:
+    save = ToolSpec("memory_save", "remember", {"type": "object"})
+    mapping = {"memory_save": {"content": "fact"}}
+    with_fact = SlmResult(slots=(Slot(name="fact", value="I live in Oslo", start=17, end=31),))
+    assert slot_arguments(save, mapping, with_fact) == {"content": "I live in Oslo"}
+    assert slot_arguments(save, mapping, SlmResult()) is None  # the slot was not found
+    assert slot_arguments(PY, mapping, with_fact) is None  # no mapping for this tool
+    assert slot_arguments(save, mapping, None) is None
+
+
+def test_the_model_fills_only_required_arguments() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string"},
+            "namespace": {"type": "string", "default": "default"},
+            "limit": {"type": "integer", "default": 3},
+        },
+        "required": ["query"],
+    }
+    narrowed = required_only(schema)
+    assert set(narrowed["properties"]) == {"query"} and narrowed["additionalProperties"] is False
+    assert required_only({"type": "object", "properties": {"a": {}}}) == {
+        "type": "object",
+        "properties": {"a": {}},
+    }

@@ -107,6 +107,37 @@ def route(
     return next((t for t in tools if t.name == name), None)
 
 
+def slot_arguments(
+    tool: ToolSpec, mapping: dict[str, dict[str, str]], slm: SlmResult | None
+) -> dict[str, Any] | None:
+    """The tool's arguments taken from the message's slots, when the persona maps them and
+    every mapped slot was found (the first value of each); else None."""
+    wanted = mapping.get(tool.name)
+    if not wanted or slm is None:
+        return None
+    found = {}
+    for argument, slot in wanted.items():
+        value = next((s.value for s in slm.slots if s.name == slot), None)
+        if value is None:
+            return None
+        found[argument] = value
+    return found
+
+
+def required_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """The argument schema a small model fills: only the required properties (optional ones
+    keep the tool's defaults; a 0.5B model otherwise invents values for them)."""
+    required = schema.get("required") or []
+    properties = schema.get("properties") or {}
+    if not required:
+        return schema
+    return {
+        **schema,
+        "properties": {k: v for k, v in properties.items() if k in required},
+        "additionalProperties": False,
+    }
+
+
 def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict[str, Any]]:
     """The prompt plus one instruction: write `tool`'s arguments for the last message."""
     instruction = (

@@ -32,6 +32,9 @@ class Persona(BaseModel):
     tools: list[str] = Field(default_factory=list)
     #: SLM intent -> tool: a message classified as the intent (confidently) calls the tool.
     tool_intents: dict[str, str] = Field(default_factory=dict)
+    #: tool -> {argument: SLM slot}: when the slots carry every mapped argument, the call
+    #: is made with them and the chat model is not asked to write the arguments.
+    tool_arguments: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class Session(BaseModel):

@@ -25,7 +25,9 @@ from somaagent.application.agent_loop import (
     argument_messages,
     memory_operation,
     parse_arguments,
+    required_only,
     route,
+    slot_arguments,
     with_tool_exchange,
 )
 from somaagent.application.conversation.outbound import Outbound
@@ -125,7 +127,12 @@ class TurnRunner:
         tool = route(slm, persona.tool_intents, self._tools.specs(persona.tools))
         if tool is not None and state.tool_rounds < MAX_TOOL_ROUNDS:
             await out.emit("thinking", tool=tool.name, message=f"preparing {tool.name}")
-            decision = await self._arguments(model, state, tool)
+            from_slots = slot_arguments(tool, persona.tool_arguments, slm)
+            decision: Decision = (
+                UseTool(tool.name, from_slots)
+                if from_slots is not None
+                else await self._arguments(model, state, tool)
+            )
             if isinstance(decision, UseTool):
                 await self._request_tool(state, out, decision)
                 return
@@ -135,7 +142,7 @@ class TurnRunner:
         result = await model.complete(
             ChatRequest(
                 messages=argument_messages(state.prompt, tool),
-                json_schema=tool.parameters,
+                json_schema=required_only(tool.parameters),
                 max_tokens=self._settings.decision_max_tokens,
                 temperature=0.0,
             )
