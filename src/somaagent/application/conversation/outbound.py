@@ -16,7 +16,7 @@ from somaagent.domain.turn_state import TurnState
 DELTA_PUBLISH = Histogram(
     "conversation_delta_publish_seconds",
     "Time from a delta arriving from the model to Kafka acknowledging its outbound event.",
-    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25),
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.0075, 0.01, 0.02, 0.05, 0.1),
 )
 
 
