@@ -4,12 +4,14 @@ the turn persisted with token counts and latency; duplicates dropped; bad input 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 from somaagent.adapters.kafka import KafkaEventBus
+from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
 from somaagent.domain.constants import dlq_topic
 from somaagent.domain.event_types import (
     MESSAGE_RECEIVED,
@@ -17,6 +19,7 @@ from somaagent.domain.event_types import (
     MessageReceived,
     make_event,
 )
+from somaagent.domain.llm import ModelProfile, ProfileOverride
 from somaagent.services.conversation_worker import WorkerSettings
 from somaagent.settings import CommonSettings
 
@@ -117,3 +120,32 @@ async def test_malformed_and_unknown_events_go_to_the_dlq_and_the_worker_goes_on
         await consumer.stop()
     assert any("not JSON" in r for r in reasons), reasons
     assert any("schema_version" in r or "version" in r for r in reasons), reasons
+
+
+async def test_an_unreachable_model_ends_the_turn_with_a_visible_error(
+    worker_settings: WorkerSettings,
+    settings: CommonSettings,
+    send: Send,
+    pg_pool: asyncpg.Pool,
+    unique: Callable[[str], str],
+) -> None:
+    tenant, name = unique("tenant-down"), unique("dead").lower()
+    store = PostgresModelProfileStore(pg_pool)
+    dead = ModelProfile(
+        name=name, role="dialogue", base_url="http://127.0.0.1:9/v1", model="nothing-listens"
+    )
+    await store.upsert_profiles([dead])
+    await store.set_override(ProfileOverride(tenant_id=tenant, role="dialogue", profile=name))
+    async with running_worker(worker_settings):
+        _, correlation = await send("Hello?", tenant)
+        watch = await watch_turn(settings, worker_settings.topics.outbound, correlation)
+
+    final = watch.final()
+    assert final["status"] == "error", final
+    assert final["reason"].startswith("a service this turn needs is unavailable")
+    assert "127.0.0.1" not in final["reason"]  # no internal addresses for the user
+    assert watch.attempts() == {1, 2, 3}  # retried as new attempts, then given up visibly
+    types = [t for t, _ in await stored(pg_pool, correlation)]
+    assert types == [MESSAGE_RECEIVED, TURN_COMPLETED]
+    turn = (await stored(pg_pool, correlation))[-1][1]["payload"]
+    assert turn["status"] == "error" and turn["error"] == final["reason"]

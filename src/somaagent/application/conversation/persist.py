@@ -63,6 +63,9 @@ class TurnPersister:
         turn = finished_turn(state, answer=None, error=reason, completed_at=utc_now(), ttft_s=None)
         state.status = "failed"
         await self._commit(state, turn)
+        new = self._committed.pop(state.correlation_id, None)
+        if new is not None:
+            await self._sessions.remember(new)
         return turn
 
     async def _commit(self, state: TurnState, turn: ConversationTurn) -> None:

@@ -42,7 +42,7 @@ from somaagent.application.conversation.ports import (
 from somaagent.application.conversation.prepare import TurnPreparer
 from somaagent.domain.bus import EventBus
 from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND, TOPIC_TOOL_REQUESTS
-from somaagent.domain.errors import SomaError
+from somaagent.domain.errors import BackendError, SomaError
 from somaagent.domain.event_types import (
     TOOL_CALL_REQUESTED,
     MessageReceived,
@@ -56,6 +56,10 @@ from somaagent.domain.tools import ToolCall, ToolResult
 from somaagent.domain.turn_state import TurnState
 
 log = structlog.get_logger(__name__)
+
+
+#: Attempts of one step (the consumer redelivers a retriable failure) before the turn fails.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,7 @@ class TurnRunner:
             slm = await self._preparer.prepare(state)
             await self._advance(state, out, slm)
         except SomaError as exc:
-            if exc.retriable:
-                raise
-            await self._fail(state, out, exc.message)
+            await self._retry_or_fail(state, out, exc)
         return claim
 
     async def _advance(self, state: TurnState, out: Outbound, slm: SlmResult) -> None:
@@ -232,9 +234,7 @@ class TurnRunner:
             await out.emit("tool_result", tool=call.tool, message=f"{call.tool}: {result.status}")
             await self._answer(state, out, await self._models.dialogue(state.tenant_id))
         except SomaError as exc:
-            if exc.retriable:
-                raise
-            await self._fail(state, out, exc.message)
+            await self._retry_or_fail(state, out, exc)
         return claim
 
     # -- answering and finishing -------------------------------------------
@@ -268,6 +268,25 @@ class TurnRunner:
             annotations=state.slm or None,
         )
         await self._persister.after_commit(state)
+
+    async def _retry_or_fail(self, state: TurnState, out: Outbound, exc: SomaError) -> None:
+        """A retriable failure (a backend down) is raised so the consumer redelivers and the
+        step runs again as a new attempt; on the last attempt, or for anything else, the turn
+        fails visibly instead of waiting forever."""
+        if exc.retriable and state.attempt < MAX_ATTEMPTS:
+            raise exc
+        if isinstance(exc, BackendError):  # details (hosts, ports) go to the log, not the user
+            log.warning(
+                "turn.backend_failed", correlation_id=state.correlation_id, error=exc.message
+            )
+            await self._fail(
+                state,
+                out,
+                f"a service this turn needs is unavailable ({type(exc).__name__}); "
+                "try again shortly",
+            )
+            return
+        await self._fail(state, out, exc.message)
 
     async def _fail(self, state: TurnState, out: Outbound, reason: str) -> None:
         log.warning("turn.failed", correlation_id=state.correlation_id, reason=reason)
