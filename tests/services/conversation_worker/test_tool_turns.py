@@ -81,3 +81,32 @@ async def test_model_calls_code_execution_and_answers_from_its_output(
     assert turn["tool_calls"][0]["request_id"] == result["request_id"]
     assert turn["policy_verdicts"][0]["allow"] is True
     assert turn["usage"]["prompt_tokens"] > 0
+
+
+async def test_a_tool_that_never_answers_times_out_into_a_visible_error(
+    worker_settings: WorkerSettings, settings: CommonSettings, send: Send, pg_pool: asyncpg.Pool
+) -> None:
+    quick = worker_settings.model_copy(
+        update={
+            "worker": worker_settings.worker.model_copy(
+                update={"tool_timeout_s": 1.0, "expiry_interval_s": 0.5}
+            )
+        }
+    )
+    async with running_worker(quick):  # no tool executor: nobody answers tool.requests
+        _, correlation = await send("execute this python code: print(1)", "tenant-timeout")
+        watch = await watch_turn(settings, quick.topics.outbound, correlation, timeout_s=60)
+
+    statuses = [u["status"] for u in watch.updates]
+    assert "calling_tool" in statuses
+    assert watch.final()["status"] == "error"
+    assert watch.final()["reason"] == "code_execution did not answer in time"
+    state = await pg_pool.fetchval(
+        "SELECT status FROM turn_state WHERE correlation_id = $1", correlation
+    )
+    assert state == "failed"
+    rows = await pg_pool.fetch(
+        "SELECT type, body FROM events WHERE correlation_id = $1 ORDER BY seq", correlation
+    )
+    turn = orjson.loads(rows[-1]["body"])["payload"]
+    assert turn["status"] == "error" and turn["error"] == watch.final()["reason"]

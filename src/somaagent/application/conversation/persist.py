@@ -8,7 +8,11 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from somaagent.application.conversation.ports import Transactions, TurnStateStore
-from somaagent.application.conversation.record import finished_turn, turn_events
+from somaagent.application.conversation.record import (
+    finished_turn,
+    turn_events,
+    wait_timeout_reason,
+)
 from somaagent.application.history import HistoryManager
 from somaagent.application.sessions import SessionRepository
 from somaagent.domain.errors import ConflictError, SomaError
@@ -103,22 +107,20 @@ class TurnPersister:
             # the turn is done and durable; a summary is retried after the next turn
             log.warning("summary.failed", session_id=state.session_id, error=exc.message)
 
-    async def expire_waiting(self) -> list[TurnState]:
-        """Waiting turns past their deadline, finished as failed (one transaction)."""
+    async def expire_waiting(self) -> list[tuple[TurnState, str]]:
+        """Waiting turns past their deadline, finished as failed (one transaction), each
+        with the reason it failed."""
         async with self._tx() as conn:
             expired = await self._turns.claim_expired(conn, utc_now())
-            for state in expired:
-                await self._expire_one(state, conn)
+            reasons = [await self._expire_one(state, conn) for state in expired]
         for state in expired:
             new = self._committed.pop(state.correlation_id, None)
             if new is not None:
                 await self._sessions.remember(new)
-        return expired
+        return list(zip(expired, reasons, strict=True))
 
-    async def _expire_one(self, state: TurnState, conn: Any) -> None:
-        tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
-        waited = "an admin's policy decision" if state.status == "awaiting_policy" else tool
-        reason = f"timed out waiting for {waited}"
+    async def _expire_one(self, state: TurnState, conn: Any) -> str:
+        reason = wait_timeout_reason(state)
         turn = finished_turn(state, answer=None, error=reason, completed_at=utc_now(), ttft_s=None)
         state.status = "failed"
         session = await self._sessions.load_from_store(state.session_id)
@@ -126,3 +128,4 @@ class TurnPersister:
         await self._turns.save(state, conn=conn)
         self._committed[state.correlation_id] = new
         REQUESTS.labels("error").inc()
+        return reason

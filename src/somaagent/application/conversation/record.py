@@ -76,3 +76,11 @@ def turn_events(state: TurnState, turn: ConversationTurn) -> list[Envelope]:
     events += [make_event(MEMORY_OPERATION_RECORDED, m, **common) for m in state.memory_operations]
     events.append(make_event(TURN_COMPLETED, turn, **common))
     return events
+
+
+def wait_timeout_reason(state: TurnState) -> str:
+    """Why a turn that waited past its deadline failed (said to the user and persisted)."""
+    tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
+    if state.status == "awaiting_policy":
+        return f"{tool} waited too long for an admin's policy decision"
+    return f"{tool} did not answer in time"

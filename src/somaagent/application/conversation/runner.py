@@ -296,10 +296,8 @@ class TurnRunner:
     async def expire(self) -> int:
         """Fail every waiting turn past its deadline; returns how many."""
         expired = await self._persister.expire_waiting()
-        for state in expired:
-            tool = state.tool_calls[-1].tool if state.tool_calls else "the tool"
-            out = self._outbound(state, None)
-            await out.emit("error", reason=f"{tool} did not answer in time", tool=tool)
+        for state, reason in expired:
+            await self._outbound(state, None).emit("error", reason=reason)
         return len(expired)
 
     def _outbound(self, state: TurnState, causation_id: str | None) -> Outbound:
