@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from somaagent.closing import AsyncClosing
 from somaagent.domain.errors import (
     BackendTimeoutError,
     BackendUnavailableError,
@@ -19,7 +19,7 @@ from somaagent.domain.errors import (
 MAX_BATCH = 64
 
 
-class EmbeddingClient:
+class EmbeddingClient(AsyncClosing):
     """Sentence embeddings over HTTP; one pooled connection set, a timeout on every call."""
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, model: str = "minilm") -> None:
@@ -30,17 +30,6 @@ class EmbeddingClient:
         )
         self._model = model
         self.timeout_s = timeout_s
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from somaagent.closing import AsyncClosing
 from somaagent.domain.errors import BackendError, BackendTimeoutError, BackendUnavailableError
 from somaagent.settings import OpaSettings
 
@@ -37,7 +37,7 @@ class OpaDecision(BaseModel):
     policy_version: str = ""
 
 
-class OpaClient:
+class OpaClient(AsyncClosing):
     """Async client for one OPA server; `async with OpaClient(settings) as opa`."""
 
     def __init__(self, settings: OpaSettings, *, path: str = DECISION_PATH) -> None:
@@ -47,17 +47,6 @@ class OpaClient:
             timeout=httpx.Timeout(settings.timeout_s),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from somaagent.closing import AsyncClosing
 from somaagent.domain.errors import (
     BackendError,
     BackendTimeoutError,
@@ -25,7 +25,7 @@ def _key(user: str, relation: str, object_: str) -> dict[str, str]:
     return {"user": user, "relation": relation, "object": object_}
 
 
-class OpenFgaClient:
+class OpenFgaClient(AsyncClosing):
     """Async client for the store named `settings.store_name`; ask with `check`."""
 
     def __init__(self, settings: OpenFgaSettings, *, store_id: str | None = None) -> None:
@@ -37,17 +37,6 @@ class OpenFgaClient:
             timeout=httpx.Timeout(settings.timeout_s),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

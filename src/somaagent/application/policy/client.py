@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from types import TracebackType
-from typing import Self
 
 import httpx
 import structlog
@@ -22,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SECONDS
+from somaagent.closing import AsyncClosing
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
 
 log = structlog.get_logger(__name__)
@@ -63,7 +62,7 @@ class DecisionCache:
             self._items.popitem(last=False)
 
 
-class HttpPolicyClient:
+class HttpPolicyClient(AsyncClosing):
     """PolicyClient over the engine's HTTP API; `async with HttpPolicyClient(settings)`."""
 
     def __init__(self, settings: PolicyClientSettings) -> None:
@@ -74,17 +73,6 @@ class HttpPolicyClient:
             timeout=httpx.Timeout(settings.timeout_s),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
