@@ -103,6 +103,8 @@ async def show_answer(stream: StreamClient, correlation_id: str) -> str:
                 f"\n{_status_line(p)}{profile}", style="red" if status == "error" else "dim"
             )
             live.update(Text(body) + line)
+    if not console.is_terminal:  # Live leaves its last frame without a newline when piped
+        console.print()
     return status
 
 
