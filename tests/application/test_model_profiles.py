@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
@@ -15,6 +15,21 @@ from somaagent.domain.llm import ModelProfile, ProfileOverride
 from somaagent.settings import CommonSettings
 
 URLS = {"dialogue_url": "http://127.0.0.1:1/v1", "fallback_url": "http://127.0.0.1:2/v1"}
+
+
+@pytest.fixture
+async def restores_shipped_defaults(
+    pg_pool: asyncpg.Pool, settings: CommonSettings
+) -> AsyncIterator[None]:
+    """The run's schema is shared: tests that move a role's default put the shipped
+    profiles back as the defaults afterwards."""
+    yield
+    shipped = mp.parse_seed(DEFAULT_SEED.read_text(), seed_urls(settings))
+    store = PostgresModelProfileStore(pg_pool)
+    await mp.seed(store, shipped)
+    for role in ("dialogue", "summarizer"):
+        chosen = (await mp.select(store, "any-tenant", role))[0].name
+        assert chosen == next(p.name for p in shipped.profiles if p.role == role and p.is_default)
 
 
 def profile(name: str, role: str = "dialogue", **kw: object) -> ModelProfile:
@@ -113,7 +128,10 @@ def renamed(seed: mp.ProfileSeed, suffix: str) -> list[ModelProfile]:
 
 
 async def test_seeding_is_idempotent_and_selection_reads_the_store(
-    pg_pool: asyncpg.Pool, settings: CommonSettings, unique: Callable[[str], str]
+    pg_pool: asyncpg.Pool,
+    settings: CommonSettings,
+    unique: Callable[[str], str],
+    restores_shipped_defaults: None,
 ) -> None:
     store = PostgresModelProfileStore(pg_pool)
     suffix = "-" + unique("t")[-8:]
@@ -141,7 +159,7 @@ async def test_seeding_is_idempotent_and_selection_reads_the_store(
 
 
 async def test_a_new_default_replaces_the_old_one(
-    pg_pool: asyncpg.Pool, unique: Callable[[str], str]
+    pg_pool: asyncpg.Pool, unique: Callable[[str], str], restores_shipped_defaults: None
 ) -> None:
     store = PostgresModelProfileStore(pg_pool)
     first, second = unique("a").lower(), unique("b").lower()
