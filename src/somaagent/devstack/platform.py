@@ -14,6 +14,10 @@ import httpx
 
 from somaagent.devstack.process import port_open, run_step, say
 from somaagent.devstack.service import Service, StackContext
+from somaagent.services.conversation_worker.settings import WorkerSettings
+from somaagent.services.gateway.settings import GatewaySettings
+from somaagent.services.policy_engine.settings import PolicyEngineSettings
+from somaagent.services.tool_executor.settings import ToolExecutorSettings
 
 
 def soma_argv(*args: str) -> list[str]:
@@ -32,13 +36,8 @@ class PlatformProcess(Service):
     """A long-running `soma` command; ready when its port answers."""
 
     command: tuple[str, ...] = ()
-    default_port: int = 0
     health_path: str | None = None
     ready_timeout_s = 120.0
-
-    @property
-    def port(self) -> int:
-        return self.default_port
 
     def install(self) -> None:
         """Nothing to install: it runs from the project's virtualenv."""
@@ -58,27 +57,39 @@ class PlatformProcess(Service):
 class PolicyEngineProcess(PlatformProcess):
     name = "policy-engine"
     command = ("policy-engine",)
-    default_port = 18200
     health_path = "/healthz"
+
+    @property
+    def port(self) -> int:
+        return PolicyEngineSettings().policy_engine.port
 
 
 class ToolExecutorProcess(PlatformProcess):
     name = "tool-executor"
     command = ("worker", "tools")
-    default_port = 19102  # its /metrics
+
+    @property
+    def port(self) -> int:  # its /metrics
+        return ToolExecutorSettings().tools.metrics_port
 
 
 class ConversationWorkerProcess(PlatformProcess):
     name = "conversation-worker"
     command = ("worker", "conversation")
-    default_port = 18301  # its /metrics
+
+    @property
+    def port(self) -> int:  # its /metrics
+        return WorkerSettings().worker.metrics_port
 
 
 class GatewayProcess(PlatformProcess):
     name = "gateway"
     command = ("gateway",)
-    default_port = 8080
     health_path = "/healthz"
+
+    @property
+    def port(self) -> int:
+        return GatewaySettings().gateway.port
 
 
 PLATFORM_TYPES: tuple[type[Service], ...] = (
