@@ -151,7 +151,12 @@ class TurnRunner:
         )
         self._count(state, result)
         decided = parse_arguments(result.text, tool)
-        log.info("turn.decided", correlation_id=state.correlation_id, decision=repr(decided))
+        # the tool only: arguments can carry what the user wrote, which stays out of info logs
+        log.info(
+            "turn.decided",
+            correlation_id=state.correlation_id,
+            tool=decided.tool if isinstance(decided, UseTool) else None,
+        )
         return decided
 
     async def _request_tool(self, state: TurnState, out: Outbound, use: UseTool) -> None:
