@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -208,7 +207,3 @@ class Service(ABC):
 
     def log_tail(self, lines: int) -> str:
         return tail(self.logfile, lines)
-
-
-def which_or_none(binary: str) -> str | None:
-    return shutil.which(binary)

@@ -6,7 +6,7 @@ import time
 
 from prometheus_client import Histogram
 
-from somaagent.application.agent_loop import annotation_note
+from somaagent.application.agent_loop import build_prompt
 from somaagent.application.conversation.ports import PersonaCatalog
 from somaagent.application.history import HistoryManager
 from somaagent.application.sessions import SessionRepository
@@ -51,11 +51,14 @@ class TurnPreparer:
         SLM_DURATION.labels("degraded" if slm.degraded else "ok").observe(state.slm_s)
         persona = self._personas.get(state.persona_id)
         fitted = await self._history.context(session, persona, budget=self._budget)
-        prompt = [m.model_dump(include={"role", "content"}) for m in fitted.messages]
-        note = annotation_note(slm)
-        if note:
-            prompt.append({"role": "system", "content": note})
-        prompt.append({"role": "user", "content": state.user_text})
-        state.prompt = prompt
+        # the history manager's first message is the system prompt, the summary folded in
+        system, *history = (m.model_dump(include={"role", "content"}) for m in fitted.messages)
+        state.prompt = build_prompt(
+            system_prompt=system["content"],
+            summary=None,
+            history=history,
+            slm=slm,
+            user_text=state.user_text,
+        )
         state.slm = slm.model_dump(mode="json")
         return slm

@@ -40,13 +40,12 @@ from somaagent.application.conversation.ports import (
     TurnStateStore,
 )
 from somaagent.application.conversation.prepare import TurnPreparer
+from somaagent.application.policy.gate import tool_envelope
 from somaagent.domain.bus import EventBus
 from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND, TOPIC_TOOL_REQUESTS
 from somaagent.domain.errors import BackendError, SomaError
 from somaagent.domain.event_types import (
-    TOOL_CALL_REQUESTED,
     MessageReceived,
-    make_event,
 )
 from somaagent.domain.events import Envelope, utc_now
 from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
@@ -169,7 +168,7 @@ class TurnRunner:
             correlation_id=state.correlation_id,
             timeout_s=self._settings.tool_timeout_s,
         )
-        envelope = self._call_envelope(state, call)
+        envelope = tool_envelope(call, causation_id=state.inbound_event_id)
         verdict = await self._gate.check_tool_request(
             call, envelope, self._settings.tool_requests_topic
         )
@@ -194,26 +193,13 @@ class TurnRunner:
         await self._turns.save(state)  # durable before the request leaves
         await self._bus.publish(self._settings.tool_requests_topic, envelope)
 
-    @staticmethod
-    def _call_envelope(state: TurnState, call: ToolCall) -> Envelope:
-        return make_event(
-            TOOL_CALL_REQUESTED,
-            call,
-            session_id=state.session_id,
-            tenant_id=state.tenant_id,
-            persona_id=state.persona_id,
-            correlation_id=state.correlation_id,
-            causation_id=state.inbound_event_id,
-            event_id=call.request_id,
-        )
-
     async def _republish_if_waiting(self, state: TurnState, event: Envelope) -> None:
         """A redelivered message whose turn saved its tool wait but may have died before
         the request left: publish the same request again (the executor is idempotent)."""
         if state.status == "awaiting_tool" and state.inbound_event_id == event.event_id:
             pending = [c for c in state.tool_calls if c.request_id == state.awaiting_request_id]
             for call in pending:
-                envelope = self._call_envelope(state, call)
+                envelope = tool_envelope(call, causation_id=state.inbound_event_id)
                 await self._bus.publish(self._settings.tool_requests_topic, envelope)
 
     # -- a tool result ----------------------------------------------------

@@ -52,8 +52,9 @@ class GateResult:
         return f"Blocked by policy ({why}). Held for review as request {self.requeue_id}."
 
 
-def tool_envelope(call: ToolCall) -> Envelope:
-    """The envelope a worker publishes on tool.requests for `call`."""
+def tool_envelope(call: ToolCall, *, causation_id: str | None = None) -> Envelope:
+    """The envelope a worker publishes on tool.requests for `call` (a fresh event id each
+    time; the executor runs a request id once however often it is published)."""
     return make_event(
         TOOL_CALL_REQUESTED,
         call,
@@ -61,6 +62,7 @@ def tool_envelope(call: ToolCall) -> Envelope:
         tenant_id=call.tenant_id,
         persona_id=call.persona_id,
         correlation_id=call.correlation_id,
+        causation_id=causation_id,
     )
 
 

@@ -119,7 +119,6 @@ class _SummarizerModel:
 class Wiring:
     runner: TurnRunner
     bus: KafkaEventBus
-    pool: asyncpg.Pool
     retry: RequeueRetryJob
 
 
@@ -138,6 +137,7 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
         )
         policy = await stack.enter_async_context(HttpPolicyClient(settings.policy))
         fga = await stack.enter_async_context(OpenFgaClient(settings.openfga))
+        store = PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix)
         runner = build_runner(
             settings,
             topics=topics,
@@ -147,15 +147,15 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
             redis=redis,
             embed=embed,
             policy=policy,
+            requeue=store,
         )
-        store = PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix)
         retry = RequeueRetryJob(
             RequeueService(store, policy, bus, fga),
             store,
             redis,
             key_prefix=settings.redis.key_prefix,
         )
-        yield Wiring(runner=runner, bus=bus, pool=pool, retry=retry)
+        yield Wiring(runner=runner, bus=bus, retry=retry)
 
 
 def build_runner(
@@ -168,6 +168,7 @@ def build_runner(
     redis: Any,
     embed: EmbeddingClient,
     policy: HttpPolicyClient,
+    requeue: PostgresRequeueStore,
 ) -> TurnRunner:
     w = settings.worker
     models = ProfileModels(PostgresModelProfileStore(pool), http, settings.llm)
@@ -209,7 +210,7 @@ def build_runner(
             PolicyGate(
                 policy,
                 bus,
-                PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix),
+                requeue,
                 tool_topic=topics.tool_requests,
             )
         ),
