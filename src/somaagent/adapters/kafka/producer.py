@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Self
 
 import orjson
@@ -10,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from somaagent.adapters.kafka.tracing import new_traceparent
+from somaagent.closing import AsyncClosing
 from somaagent.domain.bus import Position
 from somaagent.domain.constants import HEADER_EVENT_TYPE, HEADER_TRACEPARENT
 from somaagent.domain.errors import BackendUnavailableError
@@ -21,7 +21,7 @@ def encode(event: Envelope) -> bytes:
     return orjson.dumps(event.model_dump(mode="json"))
 
 
-class KafkaEventBus:
+class KafkaEventBus(AsyncClosing):
     """An idempotent, acks=all producer. Use `async with KafkaEventBus(settings) as bus`."""
 
     def __init__(self, settings: KafkaSettings, *, linger_ms: int = 0) -> None:
@@ -47,7 +47,7 @@ class KafkaEventBus:
             ) from exc
         self._started = True
 
-    async def stop(self) -> None:
+    async def aclose(self) -> None:
         if self._started:
             self._started = False
             await self._producer.stop()
@@ -55,14 +55,6 @@ class KafkaEventBus:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(
         self, topic: str, event: Envelope, *, headers: dict[str, str] | None = None
