@@ -80,10 +80,12 @@ class OpenFgaSettings(BaseModel):
 
 
 class LlmSettings(BaseModel):
-    """The local llama.cpp chat servers (dialogue model and its smaller fallback)."""
+    """The local llama.cpp chat servers: the dialogue model, its smaller fallback and the
+    larger candidate (Qwen2.5-Coder-1.5B) that `dialogue-qwen-1.5b` points at."""
 
     dialogue_port: int = Field(default=18090, ge=1, le=65535)
     fallback_port: int = Field(default=18092, ge=1, le=65535)
+    large_port: int = Field(default=18093, ge=1, le=65535)
     n_parallel: int = Field(default=4, ge=1, le=16)
     n_ctx: int = Field(default=8192, ge=512, description="shared by the n_parallel slots")
     threads: int = Field(default=2, ge=1, le=64)
@@ -96,6 +98,9 @@ class LlmSettings(BaseModel):
 
     def fallback_url(self) -> str:
         return f"http://127.0.0.1:{self.fallback_port}/v1"
+
+    def large_url(self) -> str:
+        return f"http://127.0.0.1:{self.large_port}/v1"
 
 
 class EmbeddingSettings(BaseModel):

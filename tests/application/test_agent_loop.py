@@ -5,19 +5,22 @@ from __future__ import annotations
 import orjson
 
 from somaagent.application.agent_loop import (
-    TOOL_OUTPUT_CHARS,
+    GUARDED_INSTRUCTION,
     Respond,
     ToolSpec,
     UseTool,
     argument_messages,
     build_prompt,
+    choice_messages,
+    choice_schema,
+    finish_code,
     memory_operation,
     parse_arguments,
+    parse_choice,
     required_only,
     route,
     slot_arguments,
-    tool_result_text,
-    with_tool_exchange,
+    unsure,
 )
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.policy import PolicyVerdict
@@ -41,11 +44,11 @@ SEARCH = ToolSpec(
 )
 
 
-def test_prompt_order_keeps_the_system_prompt_first_and_the_message_last() -> None:
+def test_prompt_order_keeps_the_system_prompt_first_and_no_annotation_reaches_the_model() -> None:
     slm = SlmResult(
         intent=Intent(name="weather", confidence=0.91),
         slots=(Slot(name="city", value="Oslo", start=15, end=19),),
-        safety=(SafetyTag(category="prompt_injection", score=0.97),),
+        safety=(SafetyTag(category="prompt_injection", score=0.1, threshold=0.8),),
     )
     prompt = build_prompt(
         system_prompt="You are Soma.",
@@ -56,15 +59,23 @@ def test_prompt_order_keeps_the_system_prompt_first_and_the_message_last() -> No
     )
     assert prompt[0] == {"role": "system", "content": "You are Soma."}
     assert "We talked about rain." in prompt[1]["content"]
-    assert prompt[2:4] == [
+    assert prompt[2:] == [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "what about in Oslo?"},
     ]
-    note = prompt[4]["content"]
-    assert "intent=weather" in note and "0.91" not in note
-    assert "city='Oslo'" in note
-    assert "prompt_injection" in note
-    assert prompt[-1] == {"role": "user", "content": "what about in Oslo?"}
+    text = orjson.dumps(prompt).decode()
+    for leak in ("weather", "city", "prompt_injection", "safety", "0.91"):
+        assert leak not in text
+
+
+def test_a_flagged_message_gets_the_fixed_guarded_instruction_only() -> None:
+    slm = SlmResult(safety=(SafetyTag(category="prompt_injection", score=0.9, threshold=0.8),))
+    prompt = build_prompt(
+        system_prompt="You are Soma.", summary=None, history=[], slm=slm, user_text="x"
+    )
+    assert prompt[0]["content"] == f"You are Soma.\n{GUARDED_INSTRUCTION}"
+    assert "prompt_injection" not in orjson.dumps(prompt).decode()
 
 
 def test_no_annotations_no_note() -> None:
@@ -89,10 +100,39 @@ def test_route_follows_a_confident_tool_intent_only() -> None:
     assert route(slm_for("web_search", 0.4), intents, tools) == SEARCH
     assert route(slm_for("run_code", 0.39), intents, tools) is None
     assert route(slm_for("greet", 0.99), intents, tools) is None
-    assert route(slm_for("run_code", 0.9, out_of_scope=True), intents, tools) is None
     assert route(slm_for("run_code", 0.9), intents, [SEARCH]) is None  # tool not offered
     assert route(SlmResult(missing=("intent",)), intents, tools) is None
     assert route(None, intents, tools) is None
+
+
+def test_the_models_own_threshold_decides_and_a_flagged_message_calls_no_tool() -> None:
+    intents = {"run_code": "code_execution"}
+    calibrated = SlmResult(intent=Intent(name="run_code", confidence=0.3), route_threshold=0.25)
+    assert route(calibrated, intents, [PY]) == PY
+    flagged = SlmResult(
+        intent=Intent(name="run_code", confidence=0.99),
+        safety=(SafetyTag(category="prompt_injection", score=0.95, threshold=0.8),),
+    )
+    assert route(flagged, intents, [PY]) is None
+    assert not unsure(flagged, intents, [PY])
+
+
+def test_an_unsure_tool_intent_goes_to_the_model() -> None:
+    intents = {"run_code": "code_execution"}
+    assert unsure(slm_for("run_code", 0.3), intents, [PY])
+    assert not unsure(slm_for("run_code", 0.9), intents, [PY])  # sure: routed
+    assert not unsure(slm_for("run_code", 0.05), intents, [PY])  # too weak to ask
+    assert not unsure(slm_for("greet", 0.3), intents, [PY])  # not a tool intent
+
+
+def test_choice_step_offers_the_tools_and_none_and_reads_the_answer() -> None:
+    schema = choice_schema([PY, SEARCH])
+    assert schema["properties"]["tool"]["enum"] == ["code_execution", "web_search", "none"]
+    messages = choice_messages([{"role": "user", "content": "17*23?"}], [PY, SEARCH])
+    assert "code_execution" in messages[-1]["content"] and messages[-1]["role"] == "system"
+    assert parse_choice('{"tool": "code_execution"}', [PY, SEARCH]) == PY
+    assert parse_choice('{"tool": "none"}', [PY, SEARCH]) is None
+    assert parse_choice("code_execution", [PY, SEARCH]) is None
 
 
 def test_argument_step_instruction_names_the_tool() -> None:
@@ -108,43 +148,6 @@ def test_parse_arguments() -> None:
     )
     assert parse_arguments("not json at all", SEARCH) == Respond()
     assert parse_arguments('["asyncio"]', SEARCH) == Respond()
-
-
-def test_tool_result_text_is_clipped_and_says_what_happened() -> None:
-    result = ToolResult(
-        request_id="r1",
-        tool="code_execution",
-        status="error",
-        exit_code=1,
-        stdout="x" * 5000,
-        stderr="Traceback",
-        reason=None,
-    )
-    text = tool_result_text(result)
-    assert text.startswith("status: error\nexit code: 1\noutput:\n")
-    assert text.endswith("[output truncated]")
-    assert len(text) <= TOOL_OUTPUT_CHARS + len("\n[output truncated]")
-
-
-def test_tool_exchange_appends_call_and_result() -> None:
-    base = [
-        {"role": "user", "content": "compute 6*7"},
-        {"role": "system", "content": "Message annotations: intent=run_code"},
-    ]
-    result = ToolResult(
-        request_id="r", tool="code_execution", status="ok", exit_code=0, stdout="42\n"
-    )
-    out = with_tool_exchange(
-        base, "code_execution", {"language": "python", "code": "print(6*7)"}, result
-    )
-    assert out[0] == base[0]
-    call = orjson.loads(out[1]["content"].split(": ", 1)[1])
-    assert call == {
-        "tool": "code_execution",
-        "arguments": {"language": "python", "code": "print(6*7)"},
-    }
-    assert "42" in out[2]["content"] and out[2]["role"] == "user"
-    assert len(out) == 3  # the annotation note is gone: small models repeat it as the answer
 
 
 def test_memory_rounds_become_memory_operations() -> None:
@@ -200,3 +203,19 @@ def test_the_model_fills_only_required_arguments() -> None:
         "type": "object",
         "properties": {"a": {}},
     }
+
+
+def test_python_that_prints_nothing_gets_its_result_printed_like_a_repl() -> None:
+    def code(text: str, language: str = "python") -> str:
+        return str(finish_code({"language": language, "code": text})["code"])
+
+    assert code("result = 17*23") == "result = 17*23\nprint(result)"
+    assert code("x = 2\nx * 3").endswith("_ = (x * 3)\nif _ is not None:\n    print(_)")
+    assert code("print(17*23)") == "print(17*23)"  # prints already: untouched
+    assert code("a, b = 1, 2") == "a, b = 1, 2"  # nothing single to print
+    assert code("def f(:") == "def f(:"  # not Python: left for the sandbox to report
+    assert code("echo hi", language="shell") == "echo hi"
+    assert parse_arguments('{"language": "python", "code": "6*7"}', PY) == UseTool(
+        "code_execution",
+        {"language": "python", "code": "_ = (6*7)\nif _ is not None:\n    print(_)"},
+    )

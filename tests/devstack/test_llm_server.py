@@ -8,7 +8,12 @@ import socket
 import httpx
 
 from somaagent.devstack import Stack
-from somaagent.devstack.llm_server import DIALOGUE_MODEL, FALLBACK_MODEL, xllamacpp_version
+from somaagent.devstack.llm_server import (
+    DIALOGUE_MODEL,
+    FALLBACK_MODEL,
+    LARGE_MODEL,
+    xllamacpp_version,
+)
 from somaagent.devstack.weights import (
     artifact_path,
     ensure_artifact,
@@ -16,17 +21,19 @@ from somaagent.devstack.weights import (
     manifest_path,
 )
 
+SERVERS = (("llm", DIALOGUE_MODEL), ("llm-small", FALLBACK_MODEL), ("llm-large", LARGE_MODEL))
 
-def test_both_chat_servers_are_up_with_model_and_runtime_versions(stack: Stack) -> None:
+
+def test_every_chat_server_is_up_with_model_and_runtime_versions(stack: Stack) -> None:
     rows = {row.name: row for row in stack.status()}
-    for name, model in (("llm", DIALOGUE_MODEL), ("llm-small", FALLBACK_MODEL)):
+    for name, model in SERVERS:
         assert rows[name].state == "up"
         assert rows[name].version == f"{model} / xllamacpp {xllamacpp_version()}"
     assert xllamacpp_version() == "2026.10.11549"
 
 
 def test_each_server_serves_its_model_and_metrics(stack: Stack) -> None:
-    for name, model in (("llm", DIALOGUE_MODEL), ("llm-small", FALLBACK_MODEL)):
+    for name, model in SERVERS:
         port = stack.service(name).port
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).json()
         assert [m["id"] for m in models["data"]] == [model]
@@ -44,7 +51,7 @@ def outward_address() -> str:
 def test_servers_listen_on_loopback_only(stack: Stack) -> None:
     outward = outward_address()
     assert not outward.startswith("127.")
-    for name in ("llm", "llm-small"):
+    for name, _ in SERVERS:
         port = stack.service(name).port
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             pass
@@ -55,7 +62,7 @@ def test_servers_listen_on_loopback_only(stack: Stack) -> None:
 
 def test_served_weights_match_the_pinned_sha256(stack: Stack) -> None:
     manifest = load_manifest(manifest_path(stack.ctx))
-    for key in (DIALOGUE_MODEL, FALLBACK_MODEL):
+    for _, key in SERVERS:
         artifact = manifest.artifact(key)
         path = ensure_artifact(stack.ctx, artifact)  # cached: no download, no rebuild
         assert path == artifact_path(stack.ctx, artifact)

@@ -1,4 +1,5 @@
-"""A real gateway and Debian's Chromium (never a downloaded browser) for the web client."""
+"""A real gateway, worker and tool executor, and Debian's Chromium (never a downloaded
+browser) for the web client."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from services.conversation_worker.conftest import running_worker
+from services.conversation_worker.test_tool_turns import running_executor
 from services.gateway.conftest import RunningGateway, start_gateway, stop_gateway
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.application.policy import PolicyClientSettings
@@ -52,7 +54,7 @@ async def web_gateway(settings: CommonSettings, migrated: str) -> AsyncIterator[
 @pytest.fixture(scope="session")
 async def web_worker(
     web_gateway: RunningGateway, settings: CommonSettings, policy_url: str, seeded_profiles: None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[WorkerSettings]:
     """The real conversation worker behind the web gateway's topics."""
     run = uuid.uuid4().hex[:8]
     section = web_gateway.settings.gateway
@@ -79,7 +81,14 @@ async def web_worker(
         topics=topics,
     )
     async with running_worker(worker_settings):
-        yield
+        yield worker_settings
+
+
+@pytest.fixture(scope="session")
+async def web_tools(web_worker: WorkerSettings) -> AsyncIterator[WorkerSettings]:
+    """The real tool executor (sandboxed code_execution, ...) on the web worker's topics."""
+    async with running_executor(web_worker):
+        yield web_worker
 
 
 def _chromium_present() -> bool:

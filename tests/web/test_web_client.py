@@ -11,6 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from services.gateway.conftest import RunningGateway
 from somaagent.domain.event_types import TURN_COMPLETED
+from somaagent.services.conversation_worker import WorkerSettings
 
 SAMPLE_TEXT_GROWTH = """async () => {
   const lengths = [];
@@ -48,7 +49,7 @@ async def persisted_answers(pool: asyncpg.Pool, tenant: str) -> list[str]:
 async def test_answer_streams_token_by_token_and_survives_a_reload(
     browser: Browser,
     web_gateway: RunningGateway,
-    web_worker: None,
+    web_worker: WorkerSettings,
     user_key: tuple[str, str],
     pg_pool: asyncpg.Pool,
     artifacts: Path,

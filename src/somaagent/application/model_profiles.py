@@ -2,7 +2,9 @@
 
 Selection is pure: the tenant's override for the role wins, else the role's default; the
 result is that profile followed by its fallback chain (each fallback's own fallbacks after
-it, without repeats). Seeding validates the whole set before anything is written.
+it, without repeats). Seeding validates the whole set before anything is written. A seed
+names each role's default either in its `defaults:` map (role -> profile, one line per
+role) or with `is_default: true` on the profile, not both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.domain.errors import NotFoundError, ValidationError
-from somaagent.domain.llm import ModelProfile, ModelProfileStore, ModelRole, ProfileOverride
+from somaagent.domain.llm import (
+    MODEL_ROLES,
+    ModelProfile,
+    ModelProfileStore,
+    ModelRole,
+    ProfileOverride,
+)
 
 _M = TypeVar("_M", ModelProfile, ProfileOverride)
 
@@ -34,9 +42,12 @@ def parse_seed(text: str, urls: Mapping[str, str]) -> ProfileSeed:
         raise ValidationError("profiles.yaml", f"not YAML: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("profiles"), list):
         raise ValidationError("profiles", "a list of profiles is required")
-    profiles = tuple(
-        _model(ModelProfile, f"profiles[{i}]", _fill(item, urls, i))
-        for i, item in enumerate(raw["profiles"])
+    profiles = _with_defaults(
+        tuple(
+            _model(ModelProfile, f"profiles[{i}]", _fill(item, urls, i))
+            for i, item in enumerate(raw["profiles"])
+        ),
+        raw.get("defaults"),
     )
     overrides = tuple(
         _model(ProfileOverride, f"overrides[{i}]", item)
@@ -61,6 +72,30 @@ def _fill(item: Any, urls: Mapping[str, str], index: int) -> Any:
         raise ValidationError(
             f"profiles[{index}].base_url", f"unknown placeholder {exc}; known: {known}"
         ) from exc
+
+
+def _with_defaults(profiles: tuple[ModelProfile, ...], defaults: Any) -> tuple[ModelProfile, ...]:
+    """Mark the profiles a seed's `defaults:` map names as their roles' defaults."""
+    if defaults is None:
+        return profiles
+    if not isinstance(defaults, dict):
+        raise ValidationError("defaults", "a map of role: profile name is required")
+    by_name = {p.name: p for p in profiles}
+    for role, name in defaults.items():
+        where = f"defaults.{role}"
+        if role not in MODEL_ROLES:
+            raise ValidationError(where, f"unknown role; known: {', '.join(MODEL_ROLES)}")
+        if name not in by_name:
+            raise ValidationError(where, f"unknown profile {name!r}")
+        if by_name[name].role != role:
+            raise ValidationError(where, f"{name} is a {by_name[name].role} profile")
+        marked = [p.name for p in profiles if p.role == role and p.is_default]
+        if marked:
+            raise ValidationError(where, f"{marked[0]} also says is_default: true")
+    return tuple(
+        p.model_copy(update={"is_default": True}) if defaults.get(p.role) == p.name else p
+        for p in profiles
+    )
 
 
 def _model(cls: type[_M], where: str, item: Any) -> _M:
@@ -152,6 +187,7 @@ async def summary(store: ModelProfileStore) -> list[dict[str, Any]]:
                 "context_window": p.parameters.context_window,
                 "fallback": list(p.fallback),
                 "is_default": p.is_default,
+                "api_key_env": p.api_key_env,
                 "override_tenants": tenants,
             }
         )

@@ -2,7 +2,9 @@
 
 It talks to a running gateway over HTTP and the session's WebSocket, renders each answer
 token by token with Rich Live, and after a dropped connection resumes from the last Kafka
-offset it saw, so nothing is shown twice or lost.
+offset it saw, so nothing is shown twice or lost. Each tool call is printed as a compact
+card (tool, status, duration, the code or query, the first lines of output, attachment
+links) before the answer, so what the tool returned is visible whatever the model writes.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
+from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from somaagent.cli.common import console, err_console
+from somaagent.domain.tool_card import ToolCard
 
 TERMINAL = {"completed", "error"}
+_CARD_STYLE = {"ok": "green", "denied": "yellow", "invalid": "yellow"}
+_CARD_ARGUMENT_LINES = 3
 _FATAL_CLOSE = {4401: "the API key was refused", 4404: "no such session for this key"}
 
 
@@ -82,9 +88,52 @@ def _status_line(p: dict[str, Any]) -> str:
     return status.replace("_", " ") + "…"
 
 
-async def show_answer(stream: StreamClient, correlation_id: str) -> str:
-    """Render one turn's stream live; return its final status."""
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+def card_text(card: ToolCard, base_url: str) -> Text:
+    """A tool card for the terminal: header, the code or query, output head, attachments."""
+    style = _CARD_STYLE.get(card.status, "red")
+    head = Text("┌ ", style="dim") + Text(card.tool, style="bold")
+    head += Text(" · ", style="dim") + Text(card.status, style=style)
+    if card.exit_code not in (None, 0):
+        head += Text(f" (exit {card.exit_code})", style=style)
+    head += Text(f" · {card.duration_s:.2f} s", style="dim")
+    lines = [head]
+    arguments = card.arguments.splitlines()
+    for line in arguments[:_CARD_ARGUMENT_LINES]:
+        lines.append(Text("│ > ", style="dim") + Text(line, style="cyan"))
+    if len(arguments) > _CARD_ARGUMENT_LINES:
+        lines.append(Text("│ > …", style="dim"))
+    lines += [Text("│ ", style="dim") + Text(line) for line in card.output.splitlines()]
+    if card.truncated:
+        lines.append(Text("│ … (output truncated)", style="dim"))
+    for a in card.attachments:
+        about = f"{a.name} · {_size(a.size)} · {a.media_type}"
+        lines.append(Text("│ ⤓ ", style="dim") + Text(about, style="blue"))
+        lines.append(Text("│   ", style="dim") + Text(base_url + a.url, style="blue underline"))
+    lines.append(Text("└", style="dim"))
+    return Text("\n").join(lines)
+
+
+def _show_card(out: Console, payload: dict[str, Any], shown: set[str], base_url: str) -> None:
+    """Print a tool_result's card once (a restarted attempt sends the same card again)."""
+    raw = payload.get("card")
+    if payload.get("status") != "tool_result" or not isinstance(raw, dict):
+        return
+    card = ToolCard.model_validate(raw)
+    if card.request_id not in shown:
+        shown.add(card.request_id)
+        out.print(card_text(card, base_url))
+
+
+async def show_answer(stream: StreamClient, correlation_id: str, base_url: str = "") -> str:
+    """Render one turn's stream live (tool cards above the answer); return its final status."""
     parts: dict[int, str] = {}
+    cards: set[str] = set()
     attempt, status = 1, "sent"
     with Live(Text("…"), console=console, refresh_per_second=20, transient=False) as live:
         while status not in TERMINAL:
@@ -96,6 +145,7 @@ async def show_answer(stream: StreamClient, correlation_id: str) -> str:
                 attempt, parts = int(p.get("attempt", 1)), {}
             if status == "streaming" and p.get("delta") is not None:
                 parts[int(p["seq"])] = str(p["delta"])
+            _show_card(live.console, p, cards, base_url)
             answer = str(p["text"]) if status == "completed" and p.get("text") else ""
             body = answer or "".join(parts[k] for k in sorted(parts))
             profile = f" [{p['model_profile']}]" if p.get("model_profile") else ""
@@ -138,7 +188,7 @@ async def run_chat(url: str, key: str, session_id: str | None, message: str | No
                 if not text.strip():
                     continue
                 sent = await _post(http, f"/v1/sessions/{session_id}/messages", {"text": text})
-                await show_answer(stream, str(sent["correlation_id"]))
+                await show_answer(stream, str(sent["correlation_id"]), url)
                 if message is not None:
                     return
         finally:

@@ -30,6 +30,7 @@ def seed_urls(settings: CommonSettings) -> dict[str, str]:
     return {
         "dialogue_url": settings.llm.dialogue_url(),
         "fallback_url": settings.llm.fallback_url(),
+        "large_url": settings.llm.large_url(),
         "embedding_url": settings.embedding.url().rstrip("/") + "/v1",
     }
 
@@ -64,7 +65,9 @@ def show(ctx: typer.Context, schema: SchemaOpt = None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rows = with_store(load_settings(), schema, model_profiles.summary)
-    table = Table("name", "role", "model", "base_url", "temp", "max_tok", "ctx", "fallback", "for")
+    table = Table(
+        "name", "role", "model", "base_url", "key", "temp", "max_tok", "ctx", "fallback", "for"
+    )
     for row in rows:
         star = " *" if row["is_default"] else ""
         table.add_row(
@@ -72,6 +75,7 @@ def show(ctx: typer.Context, schema: SchemaOpt = None) -> None:
             row["role"],
             row["model"],
             row["base_url"],
+            row["api_key_env"] or "-",
             f"{row['temperature']:g}",
             str(row["max_tokens"]),
             str(row["context_window"]),
@@ -79,7 +83,10 @@ def show(ctx: typer.Context, schema: SchemaOpt = None) -> None:
             ", ".join(row["override_tenants"]) or "-",
         )
     console.print(table)
-    console.print("* the role's default; `for`: tenants whose override selects it")
+    console.print(
+        "* the role's default; `key`: the environment variable holding the endpoint's API"
+        " key; `for`: tenants whose override selects it"
+    )
 
 
 @models_app.command()

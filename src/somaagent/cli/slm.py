@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import pickle
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from somaagent.adapters.embeddings import EmbeddingClient
+from somaagent.adapters.personas import FilePersonaCatalog
 from somaagent.application.slm import (
+    CODE_VERSION,
     CachedEmbedder,
     SlmPipeline,
+    TrainingData,
     artefact_root,
+    default_routing_path,
     load,
     load_nlu,
+    load_routing,
+    load_training_data,
     save,
     train_persona,
 )
-from somaagent.application.slm.datasets import default_datasets_dir, file_digest, prompt_injection
-from somaagent.application.slm.training import subset
+from somaagent.application.slm.datasets import default_datasets_dir, file_digest
+from somaagent.application.slm.safety_data import data_files
 from somaagent.cli.common import console, load_settings, reports_errors
 from somaagent.domain.errors import SomaError
 from somaagent.settings import CommonSettings, repo_root
@@ -36,31 +42,41 @@ def embedding_cache_path(settings: CommonSettings) -> Path:
     return settings.cache_dir / "embeddings" / "all-minilm-l6-v2.sqlite"
 
 
-async def _train(persona: str, nlu_path: Path, datasets: Path, limit: int | None) -> str:
+def tool_intents(persona: str) -> dict[str, str]:
+    """The persona's intent -> tool map (personas/<persona>/persona.yml)."""
+    return dict(FilePersonaCatalog(repo_root() / "personas").get(persona).tool_intents)
+
+
+def training_data(persona: str, nlu: Path, routing: Path, datasets: Path) -> TrainingData:
+    intents = tool_intents(persona)
+    return load_training_data(load_nlu(nlu), load_routing(routing, intents), intents, datasets)
+
+
+async def _train(data: TrainingData) -> str:
     settings = load_settings()
-    nlu = load_nlu(nlu_path)
-    safety_csv = datasets / "prompt_injection" / "s-labs" / "train.csv"
-    rows = subset(prompt_injection(datasets, "train"), limit)
     async with EmbeddingClient(settings.embedding.url(), timeout_s=60.0) as client:
         embedder = CachedEmbedder(client, embedding_cache_path(settings))
-        model = await train_persona(nlu, rows, file_digest(safety_csv), embedder)
+        model = await train_persona(data, embedder)
     folder = save(model, artefact_root(settings.cache_dir))
-    return f"persona {persona}: model {model.version} in {folder} ({model.manifest})"
+    summary = {k: model.manifest[k] for k in ("intent", "safety", "train_seconds")}
+    return f"persona {data.nlu.persona}: model {model.version} in {folder}\n{json.dumps(summary)}"
 
 
-def current_model_matches(persona: str, nlu_path: Path, datasets: Path) -> bool:
+def current_model_matches(persona: str, nlu: Path, routing: Path, datasets: Path) -> bool:
     """True when the persona's CURRENT model loads with this code and was trained on the
-    NLU file and safety data as they are now."""
+    NLU file, routing set and datasets as they are now."""
     settings = load_settings()
     try:
         model = load(artefact_root(settings.cache_dir), persona)
-    except (SomaError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ImportError):
+        wanted = {
+            "code_version": CODE_VERSION,
+            "nlu_sha256": load_nlu(nlu).digest,
+            "routing_sha256": load_routing(routing, tool_intents(persona)).digest,
+            "safety_data_sha256": file_digest(*data_files(datasets)),
+        }
+    except SomaError:
         return False
-    safety_csv = datasets / "prompt_injection" / "s-labs" / "train.csv"
-    return bool(
-        model.manifest.get("nlu_sha256") == load_nlu(nlu_path).digest
-        and model.manifest.get("safety_data_sha256") == file_digest(safety_csv)
-    )
+    return all(model.manifest.get(key) == value for key, value in wanted.items())
 
 
 @slm_app.command()
@@ -70,19 +86,24 @@ def train(
     nlu: Annotated[
         Path | None, typer.Option(help="NLU file (default personas/<persona>/nlu.yml).")
     ] = None,
+    routing: Annotated[
+        Path | None, typer.Option(help="Routing set (default evals/routing/routing.yaml).")
+    ] = None,
     datasets: Annotated[Path | None, typer.Option(help="The shared datasets folder.")] = None,
-    safety_limit: Annotated[int | None, typer.Option(help="Use at most N safety examples.")] = None,
     if_stale: Annotated[
         bool, typer.Option("--if-stale", help="Skip when the current model matches the data.")
     ] = False,
 ) -> None:
-    """Train intent, slot and safety classifiers; save them as the persona's CURRENT model."""
+    """Train intent, slot and safety classifiers, choose their thresholds on validation
+    data and save them as the persona's CURRENT model."""
     nlu_path = nlu or repo_root() / "personas" / persona / "nlu.yml"
+    routing_path = routing or default_routing_path()
     data = datasets or default_datasets_dir()
-    if if_stale and current_model_matches(persona, nlu_path, data):
+    if if_stale and current_model_matches(persona, nlu_path, routing_path, data):
         console.print(f"persona {persona}: the current model was trained on these files")
         return
-    console.print(asyncio.run(_train(persona, nlu_path, data, safety_limit)))
+    training = training_data(persona, nlu_path, routing_path, data)
+    console.print(asyncio.run(_train(training)), soft_wrap=True)
 
 
 async def _analyse(persona: str, text: str) -> str:

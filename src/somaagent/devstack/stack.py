@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from somaagent.devstack.embedding_server import EmbeddingService
 from somaagent.devstack.kafka import KafkaService
-from somaagent.devstack.llm_server import DialogueLlmService, FallbackLlmService
+from somaagent.devstack.llm_server import (
+    DialogueLlmService,
+    FallbackLlmService,
+    LargeLlmService,
+)
 from somaagent.devstack.opa import OpaService
 from somaagent.devstack.openfga import OpenFgaService
 from somaagent.devstack.platform import PLATFORM_TYPES
@@ -24,6 +28,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     OpenFgaService,
     DialogueLlmService,
     FallbackLlmService,
+    LargeLlmService,
     EmbeddingService,
 )
 

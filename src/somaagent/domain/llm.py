@@ -18,6 +18,7 @@ from somaagent.domain.errors import ValidationError
 ModelRole = Literal["slm", "dialogue", "summarizer", "embedding"]
 MODEL_ROLES: tuple[ModelRole, ...] = ("slm", "dialogue", "summarizer", "embedding")
 PROFILE_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+ENV_VAR_NAME = r"^[A-Z_][A-Z0-9_]{0,127}$"
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "cancelled", "unknown"]
 
 
@@ -30,7 +31,13 @@ class ModelParameters(BaseModel):
 
 
 class ModelProfile(BaseModel):
-    """One model endpoint as the platform addresses it."""
+    """One model endpoint as the platform addresses it.
+
+    Any OpenAI-compatible server works (llama.cpp, vLLM, Ollama, a hosted API). A server
+    that wants a key gets it from the environment variable `api_key_env` of the process
+    that calls it, sent as `Authorization: Bearer KEY`; the key itself never sits in a
+    profile, the seed file or the database.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,6 +48,11 @@ class ModelProfile(BaseModel):
     parameters: ModelParameters = ModelParameters()
     fallback: tuple[str, ...] = Field(default=(), description="profile names, tried in order")
     is_default: bool = Field(default=False, description="the role's default profile")
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=ENV_VAR_NAME,
+        description="environment variable holding the endpoint's API key (bearer token)",
+    )
 
     @field_validator("fallback")
     @classmethod

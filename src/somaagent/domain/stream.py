@@ -9,6 +9,10 @@ Restarts: if a worker dies mid-turn, the turn is run again from its durable stat
 attempt. The new attempt first emits `restarted` (seq 0, attempt n+1); watchers drop what
 they collected for earlier attempts of that turn. Nothing of an earlier attempt reaches
 Postgres: only the completed turn is persisted, once.
+
+A `tool_result` update carries the call's ToolCard (tool, status, duration, argument summary,
+first lines of output, attachments), so a watcher can show what the tool did before the
+model's answer streams.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from somaagent.domain.event_types import register_event_type
+from somaagent.domain.tool_card import ToolCard
 
 STREAM_UPDATE: Final = "conversation.stream"
 
@@ -51,6 +56,10 @@ class StreamUpdate(BaseModel):
     usage: dict[str, int] | None = None
     latencies: dict[str, float] | None = None
     annotations: dict[str, Any] | None = None
+    #: On `completed`: how the answer was written (model, tool_answer, tool_retry, ...).
+    answer_path: str | None = None
+    #: On `tool_result`: what the user sees of the call (status, output head, files).
+    card: ToolCard | None = None
 
 
 register_event_type(STREAM_UPDATE, StreamUpdate)

@@ -56,6 +56,10 @@ class TurnState(BaseModel):
     completion_tokens: int = 0
     #: Seconds the SLM pre-processing took (reported with the turn's latencies).
     slm_s: float = 0.0
+    #: Who chose the tool: the SLM's intent, or the dialogue model when the SLM was unsure.
+    routed_by: Literal["slm", "model"] | None = None
+    #: How the answer was written (see application.grounding.AnswerPath).
+    answer_path: str | None = None
     started_at: AwareDatetime = Field(default_factory=utc_now)
 
     def take_seq(self) -> int:

@@ -78,6 +78,10 @@ class ConversationTurn(BaseModel):
     tool_results: list[ToolResult] = Field(default_factory=list)
     policy_verdicts: list[PolicyVerdict] = Field(default_factory=list)
     memory_operations: list[MemoryOperation] = Field(default_factory=list)
+    #: Who chose the tool (slm or model) and how the answer was written (model,
+    #: tool_answer, tool_retry, tool_template, safety_refusal); None in older turns.
+    routed_by: str | None = None
+    answer_path: str | None = None
     status: Literal["completed", "error"] = "completed"
     error: str | None = None
     started_at: AwareDatetime = Field(default_factory=utc_now)

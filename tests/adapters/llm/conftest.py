@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -32,12 +33,22 @@ def free_port() -> int:
 class OwnServer:
     """A llama.cpp server process this test starts and stops itself."""
 
-    def __init__(self, stack: Stack, model_key: str, log: Path) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        model_key: str,
+        log: Path,
+        *,
+        alias: str | None = None,
+        api_key: tuple[str, str] | None = None,
+    ) -> None:
+        """`api_key` is (environment variable, key): the server then wants that key."""
         manifest = load_manifest(manifest_path(stack.ctx))
         self.model = artifact_path(stack.ctx, manifest.artifact(model_key))
-        self.alias = model_key
+        self.alias = alias or model_key
         self.port = free_port()
         self.log = log
+        self.api_key = api_key
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,10 +57,17 @@ class OwnServer:
 
     def start(self) -> None:
         argv = server_argv(
-            self.model, port=self.port, alias=self.alias, n_parallel=1, n_ctx=2048, threads=2
+            self.model,
+            port=self.port,
+            alias=self.alias,
+            n_parallel=1,
+            n_ctx=2048,
+            threads=2,
+            api_key_env=self.api_key[0] if self.api_key else None,
         )
+        env = {**os.environ, **dict([self.api_key])} if self.api_key else None
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while not health_ok(self.port):
             assert self.proc.poll() is None, self.log.read_text()[-2000:]

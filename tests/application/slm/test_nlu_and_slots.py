@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from somaagent.application.slm import load_nlu, parse_nlu
-from somaagent.application.slm.classifiers import SlotTagger
+from somaagent.application.slm.slots import SlotTagger
 from somaagent.application.slm.tokens import bio_labels, spans_from_labels, tokenize
 from somaagent.domain.errors import ValidationError
 from somaagent.domain.slm import SlmResult, Slot, slots_match_text

@@ -171,7 +171,10 @@ async def test_models_summary_and_requeue_router_use_the_gateways_auth(
     http: httpx.AsyncClient, seeded_profiles: None, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     text = (repo_root() / "infra" / "models" / "profiles.yaml").read_text()
-    urls = {k: "http://127.0.0.1:1" for k in ("dialogue_url", "fallback_url", "embedding_url")}
+    urls = {
+        k: "http://127.0.0.1:1"
+        for k in ("dialogue_url", "fallback_url", "large_url", "embedding_url")
+    }
     shipped = {p.name for p in model_profiles.parse_seed(text, urls).profiles}
     assert (await http.get("/v1/models")).status_code == 401
     listed = (await http.get("/v1/models", headers=tenant.headers())).json()

@@ -17,6 +17,10 @@ from somaagent.domain.errors import (
 
 #: Inputs per request; the server embeds them as one batch.
 MAX_BATCH = 64
+#: Word pieces of one input that are embedded; longer inputs are cut, as
+#: sentence-transformers does for all-MiniLM-L6-v2 (max_seq_length 256, [CLS] and [SEP]
+#: included). The server refuses inputs over its context instead of cutting them.
+MAX_INPUT_TOKENS = 254
 
 
 class EmbeddingClient(AsyncClosing):
@@ -45,6 +49,29 @@ class EmbeddingClient(AsyncClosing):
         return vectors
 
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        return await self._post_batch([await self._cut(text) for text in batch])
+
+    async def _cut(self, text: str) -> str:
+        """`text` cut to MAX_INPUT_TOKENS word pieces (the server's own tokenizer). A text of
+        at most that many characters has at most that many pieces and is sent as it is."""
+        if len(text) <= MAX_INPUT_TOKENS:
+            return text
+        tokens = (await self._call("/tokenize", {"content": text, "add_special": False}))["tokens"]
+        if len(tokens) <= MAX_INPUT_TOKENS:
+            return text
+        body = await self._call("/detokenize", {"tokens": tokens[:MAX_INPUT_TOKENS]})
+        return str(body["content"])
+
+    async def _call(self, path: str, payload: dict[str, Any]) -> Any:
+        try:
+            resp = await self._client.post(path, json=payload)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(f"embedding server {path} failed: {exc}") from exc
+        if resp.status_code != 200:
+            raise ModelError(f"embedding server {path} answered {resp.status_code}")
+        return resp.json()
+
+    async def _post_batch(self, batch: list[str]) -> list[list[float]]:
         try:
             resp = await self._client.post(
                 "/v1/embeddings", json={"input": batch, "model": self._model}

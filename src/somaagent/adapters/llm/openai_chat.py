@@ -3,18 +3,23 @@
 Streams SSE deltas with usage (`stream_options.include_usage`), measures time to first
 token and total latency, retries only before the first token arrives, assembles tool-call
 deltas into complete calls and closes the HTTP stream when the consumer stops reading.
+A profile with `api_key_env` sends `Authorization: Bearer KEY`, the key read from that
+environment variable when the model is built (a missing variable fails each request with
+a ModelError naming it; nothing is sent without the key).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import orjson
+from pydantic import SecretStr
 
 from somaagent.adapters.llm.payload import build_payload, finish_reason, parse_tool_deltas
 from somaagent.domain.errors import (
@@ -104,12 +109,15 @@ class OpenAIChatModel:
         *,
         retries: int = 1,
         backoff_s: float = 0.2,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """`environ` is where `profile.api_key_env` is looked up (the process's by default)."""
         self.profile = profile
         self._client = client
         self._settings = settings
         self._retries = retries
         self._backoff_s = backoff_s
+        self._api_key = api_key(profile, os.environ if environ is None else environ)
 
     @property
     def profile_name(self) -> str:
@@ -192,6 +200,18 @@ class OpenAIChatModel:
         result = state.result(self.profile.name, self.profile.model)
         return result.model_copy(update={"ttft_s": None})
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.profile.api_key_env is None:
+            return headers
+        if self._api_key is None:
+            raise ModelError(
+                f"{self.profile.name}: its API key variable {self.profile.api_key_env} "
+                "is not set in this process's environment"
+            )
+        headers["authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        return headers
+
     @asynccontextmanager
     async def _post(
         self, payload: dict[str, Any], *, stream: bool
@@ -202,7 +222,7 @@ class OpenAIChatModel:
             "POST",
             url,
             content=orjson.dumps(payload),
-            headers={"content-type": "application/json"},
+            headers=self._headers(),
             timeout=self._timeout,
         )
         try:
@@ -222,6 +242,14 @@ class OpenAIChatModel:
             raise BackendUnavailableError(f"{name}: stream from {url} broke: {exc!r}") from exc
         finally:
             await resp.aclose()
+
+
+def api_key(profile: ModelProfile, environ: Mapping[str, str]) -> SecretStr | None:
+    """The key `profile.api_key_env` names, or None (no variable named, or it is empty)."""
+    if profile.api_key_env is None:
+        return None
+    value = environ.get(profile.api_key_env, "")
+    return SecretStr(value) if value else None
 
 
 async def _raise_for_status(resp: httpx.Response, name: str) -> None:

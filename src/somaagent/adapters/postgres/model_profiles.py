@@ -12,17 +12,19 @@ from somaagent.domain.llm import ModelParameters, ModelProfile, ProfileOverride
 
 _UPSERT = f"""
 INSERT INTO {TABLE_MODEL_PROFILES}
-    (name, role, base_url, model, parameters, fallback, is_default, updated_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, false, now())
+    (name, role, base_url, model, parameters, fallback, api_key_env, is_default, updated_at)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $8, false, now())
 ON CONFLICT (name) DO UPDATE SET
     role = EXCLUDED.role, base_url = EXCLUDED.base_url, model = EXCLUDED.model,
-    parameters = EXCLUDED.parameters, fallback = EXCLUDED.fallback, is_default = false,
-    updated_at = now()
+    parameters = EXCLUDED.parameters, fallback = EXCLUDED.fallback,
+    api_key_env = EXCLUDED.api_key_env, is_default = false, updated_at = now()
 WHERE ({TABLE_MODEL_PROFILES}.role, {TABLE_MODEL_PROFILES}.base_url,
        {TABLE_MODEL_PROFILES}.model, {TABLE_MODEL_PROFILES}.parameters,
-       {TABLE_MODEL_PROFILES}.fallback, {TABLE_MODEL_PROFILES}.is_default)
+       {TABLE_MODEL_PROFILES}.fallback, {TABLE_MODEL_PROFILES}.api_key_env,
+       {TABLE_MODEL_PROFILES}.is_default)
    IS DISTINCT FROM (EXCLUDED.role, EXCLUDED.base_url, EXCLUDED.model,
-                     EXCLUDED.parameters, EXCLUDED.fallback, $7::boolean)
+                     EXCLUDED.parameters, EXCLUDED.fallback, EXCLUDED.api_key_env,
+                     $7::boolean)
 """
 
 
@@ -53,6 +55,7 @@ class PostgresModelProfileStore:
                     orjson.dumps(p.parameters.model_dump()).decode(),
                     list(p.fallback),
                     p.is_default,
+                    p.api_key_env,
                     timeout=self._timeout_s,
                 )
                 changed += int(status.rsplit(" ", 1)[1])
@@ -96,8 +99,8 @@ class PostgresModelProfileStore:
     async def list_profiles(self) -> list[ModelProfile]:
         async with connection(self._pool, None, self._timeout_s, "list profiles") as conn:
             rows = await conn.fetch(
-                f"SELECT name, role, base_url, model, parameters, fallback, is_default"
-                f" FROM {TABLE_MODEL_PROFILES} ORDER BY role, name",
+                "SELECT name, role, base_url, model, parameters, fallback, is_default,"
+                f" api_key_env FROM {TABLE_MODEL_PROFILES} ORDER BY role, name",
                 timeout=self._timeout_s,
             )
         return [
@@ -109,6 +112,7 @@ class PostgresModelProfileStore:
                 parameters=ModelParameters.model_validate(orjson.loads(r["parameters"])),
                 fallback=tuple(r["fallback"]),
                 is_default=r["is_default"],
+                api_key_env=r["api_key_env"],
             )
             for r in rows
         ]

@@ -45,6 +45,8 @@ def finished_turn(
         tool_results=state.tool_results,
         policy_verdicts=state.policy_verdicts,
         memory_operations=state.memory_operations,
+        routed_by=state.routed_by,
+        answer_path=state.answer_path,
         status="error" if error else "completed",
         error=error,
         started_at=state.started_at,

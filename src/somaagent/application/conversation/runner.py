@@ -11,7 +11,6 @@ consumer commits its offset only after the effect is durable. Nothing here runs 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,17 +18,22 @@ import structlog
 
 from somaagent.application.agent_loop import (
     MAX_TOOL_ROUNDS,
+    SAFETY_REFUSAL,
     Decision,
     ToolSpec,
     UseTool,
     argument_messages,
+    choice_messages,
+    choice_schema,
     memory_operation,
     parse_arguments,
+    parse_choice,
     required_only,
     route,
     slot_arguments,
-    with_tool_exchange,
+    unsure,
 )
+from somaagent.application.conversation.answers import AnswerWriter
 from somaagent.application.conversation.outbound import Outbound
 from somaagent.application.conversation.persist import TurnPersister
 from somaagent.application.conversation.ports import (
@@ -48,9 +52,10 @@ from somaagent.domain.event_types import (
     MessageReceived,
 )
 from somaagent.domain.events import Envelope, utc_now
-from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
+from somaagent.domain.llm import ChatModel, ChatRequest, ChatResult
 from somaagent.domain.serialization import payload_as
 from somaagent.domain.slm import SlmResult
+from somaagent.domain.tool_card import tool_card
 from somaagent.domain.tools import ToolCall, ToolResult
 from somaagent.domain.turn_state import TurnState
 
@@ -64,6 +69,7 @@ MAX_ATTEMPTS = 3
 @dataclass(frozen=True)
 class TurnSettings:
     answer_max_tokens: int = 256
+    grounded_max_tokens: int = 96
     decision_max_tokens: int = 96
     tool_timeout_s: float = 60.0
     policy_wait_s: float = 900.0
@@ -94,6 +100,12 @@ class TurnRunner:
         self._personas = personas
         self._gate = gate
         self._settings = settings
+        self._answers = AnswerWriter(
+            persister=persister,
+            count=self._count,
+            answer_max_tokens=settings.answer_max_tokens,
+            grounded_max_tokens=settings.grounded_max_tokens,
+        )
 
     # -- a user message ---------------------------------------------------
     async def on_message(self, event: Envelope) -> str:
@@ -124,8 +136,16 @@ class TurnRunner:
 
     async def _advance(self, state: TurnState, out: Outbound, slm: SlmResult) -> None:
         model = await self._models.dialogue(state.tenant_id)
+        if slm.high_risk():
+            log.info("turn.safety_refusal", correlation_id=state.correlation_id)
+            await self._answers.refuse(state, out, SAFETY_REFUSAL)
+            return
         persona = self._personas.get(state.persona_id)
-        tool = route(slm, persona.tool_intents, self._tools.specs(persona.tools))
+        tools = self._tools.specs(persona.tools)
+        tool = route(slm, persona.tool_intents, tools)
+        state.routed_by = "slm" if tool is not None else None
+        if tool is None and unsure(slm, persona.tool_intents, tools):
+            tool = await self._choose(model, state, tools)
         if tool is not None and state.tool_rounds < MAX_TOOL_ROUNDS:
             await out.emit("thinking", tool=tool.name, message=f"preparing {tool.name}")
             from_slots = slot_arguments(tool, persona.tool_arguments, slm)
@@ -137,7 +157,29 @@ class TurnRunner:
             if isinstance(decision, UseTool):
                 await self._request_tool(state, out, decision)
                 return
-        await self._answer(state, out, model)
+        await self._answers.stream(state, out, model)
+
+    async def _choose(
+        self, model: ChatModel, state: TurnState, tools: list[ToolSpec]
+    ) -> ToolSpec | None:
+        """The SLM was unsure: the dialogue model picks a tool or none, under a schema."""
+        result = await model.complete(
+            ChatRequest(
+                messages=choice_messages(state.prompt, tools),
+                json_schema=choice_schema(tools),
+                max_tokens=16,
+                temperature=0.0,
+            )
+        )
+        self._count(state, result)
+        chosen = parse_choice(result.text, tools)
+        state.routed_by = "model"
+        log.info(
+            "turn.tool_chosen_by_model",
+            correlation_id=state.correlation_id,
+            tool=chosen.name if chosen else None,
+        )
+        return chosen
 
     async def _arguments(self, model: ChatModel, state: TurnState, tool: ToolSpec) -> Decision:
         result = await model.complete(
@@ -220,46 +262,20 @@ class TurnRunner:
         operation = memory_operation(call, result)
         if operation is not None:
             state.memory_operations.append(operation)
-        state.prompt = with_tool_exchange(state.prompt, call.tool, call.arguments, result)
         try:
-            await out.emit("tool_result", tool=call.tool, message=f"{call.tool}: {result.status}")
-            await self._answer(state, out, await self._models.dialogue(state.tenant_id))
+            await out.emit(
+                "tool_result",
+                tool=call.tool,
+                message=f"{call.tool}: {result.status}",
+                card=tool_card(call, result),
+            )
+            model = await self._models.dialogue(state.tenant_id)
+            await self._answers.grounded(state, out, model, call, result)
         except SomaError as exc:
             await self._retry_or_fail(state, out, exc)
         return claim
 
-    # -- answering and finishing -------------------------------------------
-    async def _answer(self, state: TurnState, out: Outbound, model: ChatModel) -> None:
-        request = ChatRequest(messages=state.prompt, max_tokens=self._settings.answer_max_tokens)
-        result: ChatResult | None = None
-        first: float | None = None
-        started = time.perf_counter()
-        async for item in model.stream(request):
-            if isinstance(item, ChatDelta):
-                if item.text:
-                    arrived = time.perf_counter()
-                    first = first if first is not None else arrived - started
-                    await out.delta(item.text, arrived)
-            else:
-                result = item
-        if result is None:  # pragma: no cover - the client always ends with a result
-            raise SomaError("the model stream ended without a result")
-        self._count(state, result)
-        turn = await self._persister.complete(state, answer=result, ttft_s=result.ttft_s)
-        await out.emit(
-            "completed",
-            text=result.text,
-            model_profile=result.profile,
-            usage=turn.usage.model_dump(),
-            latencies={
-                "slm_s": state.slm_s,
-                "ttft_s": result.ttft_s or 0.0,
-                "total_s": turn.latency_s or 0.0,
-            },
-            annotations=state.slm or None,
-        )
-        await self._persister.after_commit(state)
-
+    # -- failing ------------------------------------------------------------
     async def _retry_or_fail(self, state: TurnState, out: Outbound, exc: SomaError) -> None:
         """A retriable failure (a backend down) is raised so the consumer redelivers and the
         step runs again as a new attempt; on the last attempt, or for anything else, the turn

@@ -5,7 +5,8 @@
     <root>/<persona>/CURRENT                  the version the pipeline loads
 
 The version is a hash of the training data and CODE_VERSION, so the same inputs give the
-same version and a changed NLU file or classifier code gives a new one. The root is under
+same version and a changed NLU file, routing set, dataset or classifier code gives a new
+one. The manifest also records the thresholds chosen on validation data. The root is under
 the cache directory (never committed); only the artefacts the project trains itself are
 loaded from it.
 """
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from somaagent.application.slm.classifiers import IntentClassifier, SafetyClassifier, SlotTagger
+from somaagent.application.slm.classifiers import IntentClassifier, SafetyClassifier
+from somaagent.application.slm.slots import SlotTagger
 from somaagent.domain.errors import NotFoundError, ValidationError
 
 #: Bump when the features or classifiers change, so old artefacts are not reused.
-CODE_VERSION = "slm-2"
+CODE_VERSION = "slm-3"
 
 
 @dataclass
@@ -49,6 +51,7 @@ def artefact_root(cache: Path) -> Path:
 def save(model: SlmModel, root: Path) -> Path:
     folder = root / model.persona / model.version
     folder.mkdir(parents=True, exist_ok=True)
+    model.manifest["code_version"] = CODE_VERSION
     tmp = folder / "model.pkl.tmp"
     tmp.write_bytes(pickle.dumps(model))
     tmp.replace(folder / "model.pkl")
@@ -73,9 +76,15 @@ def load(root: Path, persona: str, version: str | None = None) -> SlmModel:
             ) from exc
     path = base / version / "model.pkl"
     try:
-        model = pickle.loads(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise NotFoundError(f"SLM model {persona}/{version} not found at {path}") from exc
+    try:
+        model = pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise NotFoundError(f"{path} was written by other code; run `soma slm train`") from exc
     if not isinstance(model, SlmModel):
         raise NotFoundError(f"{path} does not hold an SLM model")
+    if model.manifest.get("code_version") != CODE_VERSION:
+        raise NotFoundError(f"{path} was trained by older code; run `soma slm train`")
     return model

@@ -1,166 +1,144 @@
-"""The three trained classifiers: intent and safety on sentence embeddings, slots by a CRF."""
+"""The intent and safety classifiers: logistic regressions over embeddings and n-grams.
+
+Both keep what was chosen for them on validation data next to their weights, so the
+pickled model carries its own decision rules: the intent classifier its temperature
+(calibrated confidences) and routing threshold, the safety classifier its flag and
+high-risk thresholds.
+"""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pycrfsuite
-from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
-from somaagent.application.slm.tokens import (
-    Token,
-    bio_labels,
-    features,
-    spans_from_labels,
-    tokenize,
+from somaagent.application.slm.calibration import fit_temperature, softmax
+from somaagent.application.slm.features import (
+    FastLinear,
+    Row,
+    intent_features,
+    linear_model,
+    safety_features,
 )
 from somaagent.domain.errors import ValidationError
-from somaagent.domain.slm import OUT_OF_SCOPE, Intent, SafetyCategory, SafetyTag, Slot
+from somaagent.domain.slm import OUT_OF_SCOPE, Intent, SafetyCategory, SafetyTag
 
-Matrix = np.ndarray[Any, np.dtype[np.float32]]
+Matrix = np.ndarray[Any, np.dtype[np.float64]]
 
 
-def as_matrix(vectors: Sequence[Sequence[float]]) -> Matrix:
-    return np.asarray(vectors, dtype=np.float32)
+class _Scored:
+    """Logits from the fitted pipeline's weights (FastLinear, built on first use and not
+    pickled: it is derived from `model`)."""
+
+    model: Pipeline
+    _fast: FastLinear | None
+
+    def logits(self, rows: Sequence[Row]) -> Matrix:
+        if self._fast is None:
+            self._fast = FastLinear(self.model)
+        return self._fast.logits(rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_fast": None}
 
 
 @dataclass
-class IntentClassifier:
-    """Logistic regression over embeddings; below `threshold` the message is out of scope."""
+class IntentClassifier(_Scored):
+    """Calibrated intent probabilities; under `threshold` a message is out of scope, at or
+    above `route_threshold` a tool intent calls its tool."""
 
-    model: LogisticRegression
+    model: Pipeline
     threshold: float
+    temperature: float = 1.0
+    route_threshold: float | None = None
+    _fast: FastLinear | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(
-        cls, vectors: Matrix, labels: Sequence[str], threshold: float = 0.3, c: float = 10.0
+        cls,
+        rows: Sequence[Row],
+        labels: Sequence[str],
+        threshold: float = 0.25,
+        c: float = 30.0,
+        ngrams: bool = True,
     ) -> IntentClassifier:
+        """Fit on (text, embedding) rows; without `ngrams` on the embedding alone."""
         if len(set(labels)) < 2:
             raise ValidationError("labels", "intent training needs at least two intents")
-        model = LogisticRegression(C=c, max_iter=2000)
-        model.fit(vectors, list(labels))
+        model = linear_model(intent_features(ngrams), c)
+        model.fit(list(rows), list(labels))
         return cls(model, threshold)
 
-    def probabilities(self, vectors: Matrix) -> Matrix:
-        return np.asarray(self.model.predict_proba(vectors), dtype=np.float32)
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.model.classes_]
+
+    def calibrate(self, rows: Sequence[Row], labels: Sequence[str]) -> float:
+        """Fit the temperature on held-out rows whose labels the model knows."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        kept = [(r, index[y]) for r, y in zip(rows, labels, strict=True) if y in index]
+        if not kept:
+            raise ValidationError("labels", "no calibration row has an intent of the model")
+        self.temperature = fit_temperature(self.logits([r for r, _ in kept]), [i for _, i in kept])
+        return self.temperature
+
+    def probabilities(self, rows: Sequence[Row]) -> Matrix:
+        return softmax(self.logits(rows) / self.temperature)
 
     def decide(self, probs: Matrix) -> list[Intent]:
-        classes = self.model.classes_
+        classes = self.classes
         out: list[Intent] = []
         for row in probs:
             best = int(np.argmax(row))
-            conf = float(row[best])
-            name = str(classes[best])
-            oos = conf < self.threshold or name == OUT_OF_SCOPE
-            out.append(Intent(name=name, confidence=round(conf, 4), out_of_scope=oos))
+            conf = min(1.0, float(row[best]))
+            oos = conf < self.threshold or classes[best] == OUT_OF_SCOPE
+            out.append(Intent(name=classes[best], confidence=round(conf, 4), out_of_scope=oos))
         return out
 
-    def predict(self, vectors: Matrix) -> list[Intent]:
-        return self.decide(self.probabilities(vectors))
+    def predict(self, rows: Sequence[Row]) -> list[Intent]:
+        return self.decide(self.probabilities(rows))
 
 
 @dataclass
-class SafetyClassifier:
-    """Binary prompt-injection detector over embeddings; the score is P(injection)."""
+class SafetyClassifier(_Scored):
+    """A binary detector for one category; the score is P(attack). `threshold` flags a
+    message, `high_threshold` marks it high risk."""
 
-    model: LogisticRegression
+    model: Pipeline
     category: SafetyCategory = "prompt_injection"
     threshold: float = 0.5
-
-    @classmethod
-    def fit(cls, vectors: Matrix, labels: Sequence[int], c: float = 10.0) -> SafetyClassifier:
-        if set(labels) != {0, 1}:
-            raise ValidationError("labels", "safety training needs both benign (0) and attacks (1)")
-        model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        model.fit(vectors, list(labels))
-        return cls(model)
-
-    def scores(self, vectors: Matrix) -> list[float]:
-        return [float(p) for p in self.model.predict_proba(vectors)[:, 1]]
-
-    def tags(self, vectors: Matrix) -> list[tuple[SafetyTag, ...]]:
-        return [
-            (SafetyTag(category=self.category, score=round(s, 4)),) for s in self.scores(vectors)
-        ]
-
-
-class SlotTagger:
-    """A linear-chain CRF (CRFsuite) over word features, BIO-decoded into character spans.
-
-    The trained model is kept as bytes, so the tagger pickles with the other classifiers;
-    the CRFsuite tagger is opened from them on first use.
-    """
-
-    def __init__(self, model_bytes: bytes | None, labels_seen: tuple[str, ...]) -> None:
-        self.model_bytes = model_bytes
-        self.labels_seen = labels_seen
-        self._tagger: pycrfsuite.Tagger | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"model_bytes": self.model_bytes, "labels_seen": self.labels_seen}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.model_bytes = state["model_bytes"]
-        self.labels_seen = state["labels_seen"]
-        self._tagger = None
+    high_threshold: float = 1.0
+    _fast: FastLinear | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(
-        cls, examples: Sequence[tuple[str, list[tuple[str, int, int]]]], iterations: int = 150
-    ) -> SlotTagger:
-        trainer = pycrfsuite.Trainer(verbose=False)
-        seen: set[str] = set()
-        for text, spans in examples:
-            tokens = tokenize(text)
-            if tokens:
-                labels = bio_labels(tokens, spans)
-                seen.update(labels)
-                trainer.append(crf_features(tokens), labels)
-        if len(seen) < 2:
-            return cls(None, tuple(sorted(seen)))
-        trainer.set_params(
-            {"c1": 0.05, "c2": 0.01, "max_iterations": iterations,
-             "feature.possible_transitions": True}
-        )  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "slots.crfsuite"
-            trainer.train(str(path))
-            return cls(path.read_bytes(), tuple(sorted(seen)))
+        cls,
+        rows: Sequence[Row],
+        labels: Sequence[int],
+        weights: Sequence[float] | None = None,
+        c: float = 10.0,
+    ) -> SafetyClassifier:
+        if set(labels) != {0, 1}:
+            raise ValidationError("labels", "safety training needs both benign (0) and attacks (1)")
+        model = linear_model(safety_features(), c)
+        model.fit(list(rows), list(labels), model__sample_weight=weights)
+        return cls(model)
 
-    def _get_tagger(self) -> pycrfsuite.Tagger | None:
-        if self._tagger is None and self.model_bytes is not None:
-            self._tagger = pycrfsuite.Tagger()
-            self._tagger.open_inmemory(self.model_bytes)
-        return self._tagger
+    def scores(self, rows: Sequence[Row]) -> list[float]:
+        return [float(p) for p in softmax(self.logits(rows))[:, 1]]
 
-    def spans(self, text: str) -> list[tuple[str, int, int]]:
-        tokens = tokenize(text)
-        tagger = self._get_tagger()
-        if not tokens or tagger is None:
-            return []
-        return spans_from_labels(tokens, [str(x) for x in tagger.tag(crf_features(tokens))])
-
-    def slots(self, text: str) -> tuple[Slot, ...]:
-        return tuple(
-            Slot(name=name, value=text[start:end], start=start, end=end)
-            for name, start, end in self.spans(text)
-        )
-
-
-def crf_features(tokens: list[Token]) -> list[dict[str, float]]:
-    """CRFsuite items: string features become `name=value` indicators."""
-    items: list[dict[str, float]] = []
-    for i in range(len(tokens)):
-        item: dict[str, float] = {}
-        for key, value in features(tokens, i).items():
-            if isinstance(value, str):
-                item[f"{key}={value}"] = 1.0
-            else:
-                item[key] = value
-        items.append(item)
-    return items
+    def tags(self, rows: Sequence[Row]) -> list[tuple[SafetyTag, ...]]:
+        return [
+            (
+                SafetyTag(
+                    category=self.category,
+                    score=round(min(1.0, s), 4),
+                    threshold=self.threshold,
+                    high_threshold=self.high_threshold,
+                ),
+            )
+            for s in self.scores(rows)
+        ]

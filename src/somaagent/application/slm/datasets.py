@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from somaagent.domain.errors import ValidationError
 from somaagent.settings import repo_root
 
@@ -28,11 +30,25 @@ def file_digest(*paths: Path) -> str:
     return digest.hexdigest()
 
 
+#: The prompt-injection set the safety classifier trains on (neuralchemy core, Apache-2.0).
+PROMPT_INJECTION_DIR = ("prompt_injection", "neuralchemy")
+
+
+def prompt_injection_file(root: Path, split: str) -> Path:
+    """The parquet file of one split (`train` or `validation`)."""
+    return _require(root.joinpath(*PROMPT_INJECTION_DIR) / f"core-{split}.parquet")
+
+
+def prompt_injection_rows(root: Path, split: str) -> list[dict[str, object]]:
+    """Every row of a split with its columns (text, label, category, group_id, ...)."""
+    columns = ["text", "label", "category", "group_id"]
+    table = pq.read_table(prompt_injection_file(root, split), columns=columns)
+    return [r for r in table.to_pylist() if str(r["text"]).strip()]
+
+
 def prompt_injection(root: Path, split: str) -> list[tuple[str, int]]:
-    """s-labs prompt-injection data (MIT): (text, 1 for an injection, 0 for benign)."""
-    path = _require(root / "prompt_injection" / "s-labs" / f"{split}.csv")
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [(r["text"], int(r["label"])) for r in csv.DictReader(fh) if r["text"].strip()]
+    """neuralchemy prompt-injection data: (text, 1 for an injection or jailbreak, 0 benign)."""
+    return [(str(r["text"]), int(str(r["label"]))) for r in prompt_injection_rows(root, split)]
 
 
 def clinc150(root: Path) -> dict[str, list[tuple[str, str]]]:

@@ -3,24 +3,48 @@
 Slots come from a CPU-only tagger and always run; intent and safety need the message's
 sentence embedding, fetched with a per-step timeout. When the embedding server is down or
 too slow, the result lists `intent` and `safety` in `missing` and the turn goes on.
+
+Each stage's duration lands in the result's `timings` (seconds) and in the
+`slm_stage_duration_seconds{stage}` histogram. The embedding request and the slot tagger
+overlap, so the stages can add up to more than the whole.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import structlog
+from prometheus_client import Histogram
 
 from somaagent.application.slm.artefacts import SlmModel
-from somaagent.application.slm.classifiers import as_matrix
 from somaagent.domain.errors import SomaError, ValidationError
-from somaagent.domain.slm import Embedder, SafetyTag, SlmResult, SlmStep
+from somaagent.domain.slm import Embedder, Intent, SafetyTag, SlmResult, SlmStep
 
 log = structlog.get_logger(__name__)
 
 #: Messages longer than this are cut before embedding (MiniLM reads 512 tokens at most).
 MAX_EMBED_CHARS = 1500
 MAX_TEXT_CHARS = 32_000
+
+STAGE_SECONDS = Histogram(
+    "slm_stage_duration_seconds",
+    "Time one stage of the SLM pipeline took for one message (embed, intent, slots, safety).",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = elapsed = time.perf_counter() - started
+        STAGE_SECONDS.labels(stage).observe(elapsed)
 
 
 class SlmPipeline:
@@ -38,32 +62,41 @@ class SlmPipeline:
             raise ValidationError("text", "must be a non-empty string")
         if len(text) > MAX_TEXT_CHARS:
             raise ValidationError("text", f"longer than {MAX_TEXT_CHARS} characters")
-        missing: list[SlmStep] = []
-        slots = self.model.slots.slots(text)
-        vector = await self._embed(text)
-        if vector is None:
-            missing.extend(["intent", "safety"])
-            return SlmResult(slots=slots, missing=tuple(missing), model_version=self.model.version)
-        matrix = as_matrix([vector])
-        intent = self.model.intent.predict(matrix)[0]
+        timings: dict[str, float] = {}
+        # the embedding request is in flight while the CPU-only slot tagger runs
+        embedding = asyncio.create_task(self._embed(text, timings))
+        try:
+            with timed(timings, "slots"):
+                slots = self.model.slots.slots(text)
+        finally:
+            vector = await embedding
+        intent: Intent | None = None
         safety: tuple[SafetyTag, ...] = ()
-        if self.model.safety is None:
-            missing.append("safety")
-        else:
-            safety = self.model.safety.tags(matrix)[0]
+        missing: tuple[SlmStep, ...] = ("intent", "safety")
+        if vector is not None:
+            rows = [(text[:MAX_EMBED_CHARS], vector)]
+            with timed(timings, "intent"):
+                intent = self.model.intent.predict(rows)[0]
+            missing = ("safety",)
+            if self.model.safety is not None:
+                with timed(timings, "safety"):
+                    safety, missing = self.model.safety.tags(rows)[0], ()
         return SlmResult(
             intent=intent,
             slots=slots,
             safety=safety,
-            missing=tuple(missing),
+            missing=missing,
             model_version=self.model.version,
+            route_threshold=self.model.intent.route_threshold,
+            timings=timings,
         )
 
-    async def _embed(self, text: str) -> list[float] | None:
+    async def _embed(self, text: str, timings: dict[str, float]) -> list[float] | None:
         try:
-            vectors = await asyncio.wait_for(
-                self.embedder.embed([text[:MAX_EMBED_CHARS]]), self.embed_timeout_s
-            )
+            with timed(timings, "embed"):
+                vectors = await asyncio.wait_for(
+                    self.embedder.embed([text[:MAX_EMBED_CHARS]]), self.embed_timeout_s
+                )
         except TimeoutError:
             log.warning("slm.embed.timeout", timeout_s=self.embed_timeout_s)
             return None

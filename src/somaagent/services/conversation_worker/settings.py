@@ -29,6 +29,8 @@ class WorkerSection(BaseModel):
     max_in_flight: int = Field(default=4, ge=1, le=256)
     answer_max_tokens: int = Field(default=256, ge=1, le=8192)
     decision_max_tokens: int = Field(default=96, ge=8, le=1024)
+    #: Tokens of the answer written from a tool's result (checked before it is shown).
+    grounded_max_tokens: int = Field(default=96, ge=8, le=1024)
     history_budget_tokens: int = Field(default=1024, ge=64)
     tool_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     policy_wait_s: float = Field(default=900.0, gt=0)

@@ -217,6 +217,7 @@ def build_runner(
         settings=TurnSettings(
             answer_max_tokens=w.answer_max_tokens,
             decision_max_tokens=w.decision_max_tokens,
+            grounded_max_tokens=w.grounded_max_tokens,
             tool_timeout_s=w.tool_timeout_s,
             policy_wait_s=w.policy_wait_s,
             tool_requests_topic=topics.tool_requests,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from somaagent.services.gateway import (
     requeue_routes,
     routes_admin,
+    routes_attachments,
     routes_ops,
     routes_sessions,
     routes_stream,
@@ -80,6 +81,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(requeue_routes.router)
     app.include_router(routes_ops.router)
+    app.include_router(routes_attachments.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -50,6 +50,75 @@ function bubble(role, text) {
   li.append(who, body); $("transcript").append(li); $("empty").hidden = true;
   return li;
 }
+// ---- tool cards: what each tool call did, shown before the answer ----
+// Live cards come from the worker (StreamUpdate.card); on reload the same card is built from
+// the stored turn's tool_calls/tool_results by cardFrom, which mirrors domain/tool_card.py.
+const CARD_ICON = { ok: ["ok", "✓"], denied: ["warn", "⚠"], invalid: ["warn", "⚠"] };
+const clip = (s, n) => (s.length <= n ? s : `${s.slice(0, n - 1).trimEnd()}…`);
+function argsSummary(args) {
+  for (const k of ["code", "query", "url", "content"]) {
+    if (typeof args[k] === "string" && args[k].trim()) return clip(args[k].trim(), 200);
+  }
+  return Object.keys(args).length ? clip(JSON.stringify(args), 200) : "";
+}
+function dataText(tool, data) {
+  if (!data) return "";
+  if (tool === "web_search") return (data.results || []).map((h) => `${h.title || h.url} — ${h.url}`).join("\n") || "no results";
+  if (tool === "memory_load") return (data.memories || []).map((m) => `• ${m.content}`).join("\n") || "nothing remembered";
+  if (tool === "memory_save" && data.operation && data.operation.content) return `saved: ${data.operation.content}`;
+  return "";
+}
+function outputText(r) {
+  if (r.status !== "ok") return r.reason || (r.stderr || "").replace(/\n+$/, "").split("\n").slice(-8).join("\n") || r.stdout || "";
+  return dataText(r.tool, r.data) || ((r.stdout || "").trim() ? r.stdout : r.stderr || "");
+}
+function cardFrom(call, r) {
+  const lines = outputText(r).replace(/^\n+|\n+$/g, "").split("\n");
+  const head = lines.slice(0, 8).join("\n"); const output = clip(head, 600);
+  return { request_id: r.request_id, tool: r.tool, status: r.status, exit_code: r.exit_code, duration_s: r.duration_s || 0,
+    arguments: argsSummary((call && call.arguments) || {}), output,
+    truncated: Boolean(r.truncated) || lines.length > 8 || output !== head,
+    attachments: (r.attachments || []).map((a) => ({ ...a, url: `/v1/attachments/${a.attachment_id}` })) };
+}
+function fileSize(n) { return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`; }
+async function download(a) {
+  const res = await fetch(a.url, { headers: { Authorization: `Bearer ${st.key}` } });
+  if (!res.ok) { alert(`Download failed: ${res.status}`); return; }
+  const link = document.createElement("a"); link.href = URL.createObjectURL(await res.blob());
+  link.download = a.name; link.click(); setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+function el(tag, cls, text) {
+  const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e;
+}
+function cardEl(card) {
+  const [kind, icon] = CARD_ICON[card.status] || ["bad", "✗"];
+  const box = el("details", "toolcard"); box.open = true; box.dataset.status = card.status; box.dataset.kind = kind;
+  const head = el("summary", "tc-head");
+  const exit = card.exit_code != null && card.exit_code !== 0 ? ` (exit ${card.exit_code})` : "";
+  const secs = Number(card.duration_s || 0);
+  head.append(el("span", "tc-icon", icon), el("b", "tc-tool", card.tool), el("span", "tc-status", card.status + exit),
+    el("span", "tc-time", `${secs < 10 ? secs.toFixed(2) : secs.toFixed(1)} s`));
+  box.append(head);
+  if (card.arguments) box.append(el("pre", "tc-args", card.arguments));
+  if (card.output) box.append(el("pre", "tc-out", card.output + (card.truncated ? "\n…" : "")));
+  else if (card.truncated) box.append(el("pre", "tc-out", "…"));
+  if (card.attachments && card.attachments.length) {
+    const files = el("div", "tc-files");
+    for (const a of card.attachments) {
+      const link = el("a", "tc-file", `⤓ ${a.name}`); link.href = a.url; link.title = `${a.media_type}, ${fileSize(a.size)}`;
+      link.onclick = (e) => { e.preventDefault(); download(a).catch((err) => alert(err.message)); };
+      files.append(link, el("small", "muted", fileSize(a.size)));
+    }
+    box.append(files);
+  }
+  return box;
+}
+function cardsOf(li) {
+  let box = li.querySelector(".cards");
+  if (!box) { box = el("div", "cards"); li.querySelector(".body").before(box); }
+  return box;
+}
+
 function setStatus(turn, kind, text) {
   turn.status.dataset.kind = kind; turn.status.textContent = text;
 }
@@ -60,7 +129,7 @@ function turnFor(corr, userText) {
   if (pending) bubble("user", pending);
   const li = bubble("assistant", ""); li.dataset.correlationId = corr;
   const status = document.createElement("div"); status.className = "status"; li.append(status);
-  t = { li, body: li.querySelector(".body"), status, attempt: 1, parts: new Map(), ended: false };
+  t = { li, body: li.querySelector(".body"), status, attempt: 1, parts: new Map(), cards: new Set(), ended: false };
   st.turns.set(corr, t);
   return t;
 }
@@ -70,6 +139,8 @@ function showProfile(name) { if (name) { $("profile").textContent = name; $("pro
 function renderHistoryTurn(p) {
   bubble("user", p.user_message);
   const li = bubble("assistant", p.assistant_message || p.error || "");
+  const calls = new Map((p.tool_calls || []).map((c) => [c.request_id, c]));
+  for (const r of p.tool_results || []) cardsOf(li).append(cardEl(cardFrom(calls.get(r.request_id), r)));
   const status = document.createElement("div"); status.className = "status"; li.append(status);
   status.dataset.kind = p.status === "error" ? "error" : "completed";
   status.textContent = p.status === "error" ? `Error: ${p.error || ""}` : completedLine(
@@ -87,6 +158,9 @@ function onStreamEvent(offset, env) {
   if (t.ended) return;
   const attempt = p.attempt || 1;
   if (attempt > t.attempt || p.status === "restarted") { t.attempt = attempt; t.parts.clear(); t.body.textContent = ""; }
+  // A card stays across restarts (its tool ran once); a restarted attempt re-sends the same card.
+  const cardKey = p.status === "tool_result" && p.card ? p.card.request_id : null;
+  if (cardKey && !t.cards.has(cardKey)) { t.cards.add(cardKey); cardsOf(t.li).append(cardEl(p.card)); }
   if (p.status === "streaming" && p.delta != null) {
     t.parts.set(p.seq, p.delta);
     t.body.textContent = [...t.parts.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]).join("");

@@ -1,0 +1,168 @@
+"""Answers grounded in a tool's result, as pure functions: the prompt, the check, the fallback.
+
+After a tool round a small model answers best from a prompt built for it: the result
+first, then the user's question restated, then a request for a short answer. Its reply is
+checked before the user reads it:
+
+    grounded_prompt(prompt, call, result)   the answer step's messages
+    grounding_problem(reply, call, result)  None, or why the reply cannot be shown
+    stricter_prompt(system, question, ...)  the one retry: state the result, nothing else
+    templated_reply(call, result)           the last resort: a sentence that states the result
+
+A reply fails the check when it echoes tool-call syntax, refuses after a tool that
+succeeded, or omits a short result (a number, a word, a line of output). The turn records
+which path its answer took (`AnswerPath`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, Literal
+
+from somaagent.domain.tools import ToolCall, ToolResult
+
+AnswerPath = Literal["model", "tool_answer", "tool_retry", "tool_template", "safety_refusal"]
+
+#: A result this short (characters, lines) is a fact the reply must state.
+SHORT_RESULT_CHARS: Final = 80
+SHORT_RESULT_LINES: Final = 3
+#: Characters of a result the answer step reads (the full result is persisted).
+RESULT_CHARS: Final = 1200
+#: Search hits and memories the answer step reads.
+TOP_ITEMS: Final = 3
+
+TOOL_SYNTAX = re.compile(
+    r"I will use a tool|</?tool_call>|\"(?:tool|arguments|name)\"\s*:|\btool_calls?\b",
+    re.IGNORECASE,
+)
+REFUSAL = re.compile(
+    r"\b(?:I'?m sorry|I am sorry|I apologi[sz]e|I can(?:'|no)t (?:assist|help|do that)"
+    r"|I(?:'m| am) (?:not able|unable) to)\b",
+    re.IGNORECASE,
+)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_SPACE = re.compile(r"\s+")
+
+
+def result_text(call: ToolCall, result: ToolResult) -> str:
+    """What the answer step reads of a result: the part that answers, clipped, no scores."""
+    if result.status != "ok":
+        detail = result.stderr.strip() or result.reason or result.stdout.strip()
+        text = f"{call.tool} failed ({result.status}): {detail or 'no details'}"
+    elif call.tool == "memory_load":
+        text = _bullets(_memories(result), "nothing is saved about this yet")
+    elif call.tool == "memory_save":
+        text = f"saved: {call.arguments.get('content', '')}"
+    elif call.tool == "web_search":
+        text = _bullets(_hits(result), "no results")
+    else:
+        text = result.stdout.strip() or _attachments(result) or "(no output)"
+    return text if len(text) <= RESULT_CHARS else text[:RESULT_CHARS] + " [...]"
+
+
+def grounded_prompt(
+    prompt: list[dict[str, Any]], call: ToolCall, result: ToolResult
+) -> list[dict[str, Any]]:
+    """The prompt before the tool round, its last user message rewritten for the answer:
+    the result first, the question restated, a short answer asked for. Everything before
+    that message is unchanged, so the model server's prompt cache still holds it."""
+    *before, last = prompt
+    question = str(last.get("content", ""))
+    content = (
+        f"Result of {call.tool}:\n{result_text(call, result)}\n\n"
+        f"My message was: {question}\n"
+        "Reply to my message using the result above, in one or two short sentences. "
+        "State the result itself; do not describe tools or code."
+    )
+    return [*before, {"role": "user", "content": content}]
+
+
+def stricter_prompt(
+    system_prompt: str, question: str, call: ToolCall, result: ToolResult
+) -> list[dict[str, Any]]:
+    """The retry after a failed check: only the result and the question, one sentence."""
+    content = (
+        f"Question: {question}\nResult: {result_text(call, result)}\n"
+        "Write one sentence that answers the question with this exact result."
+    )
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": content}]
+
+
+def key_result(call: ToolCall, result: ToolResult) -> str | None:
+    """The short output a reply must contain, when the tool returned one."""
+    if result.status != "ok" or call.tool != "code_execution":
+        return None
+    out = result.stdout.strip()
+    if not out or len(out) > SHORT_RESULT_CHARS or out.count("\n") >= SHORT_RESULT_LINES:
+        return None
+    return out
+
+
+def silent(call: ToolCall, result: ToolResult) -> bool:
+    """Code that ran and left nothing to report (no output, no files): any value a model
+    would state about it is invented, so the templated reply says so instead."""
+    return (
+        call.tool == "code_execution"
+        and result.status == "ok"
+        and not result.stdout.strip()
+        and not result.attachments
+    )
+
+
+def grounding_problem(reply: str, call: ToolCall, result: ToolResult) -> str | None:
+    """Why `reply` cannot stand as the answer to this tool round, or None when it can."""
+    if not reply.strip():
+        return "empty reply"
+    if TOOL_SYNTAX.search(reply):
+        return "tool-call syntax in the reply"
+    if result.status == "ok" and REFUSAL.search(reply):
+        return "a refusal after the tool succeeded"
+    key = key_result(call, result)
+    if key is not None and not all(_normal(line) in _normal(reply) for line in key.splitlines()):
+        return f"the reply omits the result {key!r}"
+    return None
+
+
+def templated_reply(call: ToolCall, result: ToolResult) -> str:
+    """A reply that states the result, for when the model's replies failed the check."""
+    if silent(call, result):
+        return "The code ran but printed nothing, so there is no result to report."
+    if result.status != "ok":
+        return f"{call.tool} did not succeed ({result.status}). {result_text(call, result)}"
+    key = key_result(call, result)
+    if key is not None:
+        return f"The result is {key}." if "\n" not in key else f"The output is:\n{key}"
+    if call.tool == "memory_save":
+        return f"Noted, I will remember that: {call.arguments.get('content', '')}"
+    if call.tool == "memory_load":
+        return "Here is what I remember:\n" + result_text(call, result)
+    if call.tool == "web_search":
+        return "Here is what I found:\n" + result_text(call, result)
+    return f"{call.tool} finished. Output:\n{result_text(call, result)}"
+
+
+def _normal(text: str) -> str:
+    return _SPACE.sub(" ", _THOUSANDS.sub("", text)).strip().lower()
+
+
+def _bullets(items: list[str], empty: str) -> str:
+    return "\n".join(f"- {item}" for item in items[:TOP_ITEMS]) if items else empty
+
+
+def _memories(result: ToolResult) -> list[str]:
+    rows = (result.data or {}).get("memories") or []
+    return [str(r.get("content", "")) for r in rows if isinstance(r, dict) and r.get("content")]
+
+
+def _hits(result: ToolResult) -> list[str]:
+    rows = (result.data or {}).get("results") or []
+    return [
+        f"{r.get('title', '')}: {str(r.get('snippet', ''))[:300]} ({r.get('url', '')})"
+        for r in rows
+        if isinstance(r, dict)
+    ]
+
+
+def _attachments(result: ToolResult) -> str:
+    names = ", ".join(a.name for a in result.attachments)
+    return f"wrote the files {names}" if names else ""

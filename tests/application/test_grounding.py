@@ -1,0 +1,110 @@
+"""Grounded answers after a tool round: prompt, check, retry prompt and template (pure)."""
+
+from __future__ import annotations
+
+from somaagent.application.grounding import (
+    grounded_prompt,
+    grounding_problem,
+    key_result,
+    result_text,
+    silent,
+    stricter_prompt,
+    templated_reply,
+)
+from somaagent.domain.tools import Attachment, ToolCall, ToolResult
+
+
+def call(tool: str, **arguments: object) -> ToolCall:
+    return ToolCall(
+        tool=tool, arguments=arguments, session_id="s", tenant_id="t", correlation_id="c"
+    )
+
+
+def ran(stdout: str, status: str = "ok", **extra: object) -> ToolResult:
+    return ToolResult(request_id="r", tool="code_execution", status=status, stdout=stdout, **extra)
+
+
+CODE = call("code_execution", language="python", code="print(17*23)")
+
+
+def test_the_grounded_prompt_puts_the_result_first_and_restates_the_question() -> None:
+    prompt = [
+        {"role": "system", "content": "You are Soma."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "run python: print(17*23)"},
+    ]
+    out = grounded_prompt(prompt, CODE, ran("391\n"))
+    assert out[:3] == prompt[:3]  # the cached prefix is untouched
+    last = out[-1]["content"]
+    assert last.index("391") < last.index("run python: print(17*23)")
+    assert "short" in last and len(out) == 4
+
+
+def test_replies_that_echo_tool_syntax_refuse_or_omit_the_result_fail() -> None:
+    result = ran("391\n")
+    assert grounding_problem("17 times 23 is 391.", CODE, result) is None
+    assert grounding_problem("The answer is 391", CODE, result) is None
+    assert "syntax" in str(
+        grounding_problem('I will use a tool: {"tool":"code_execution"}', CODE, result)
+    )
+    assert "refusal" in str(
+        grounding_problem("I'm sorry, but I can't assist with that request.", CODE, result)
+    )
+    assert "omits" in str(grounding_problem("You can run it yourself in Python.", CODE, result))
+    assert grounding_problem("", CODE, result) == "empty reply"
+
+
+def test_numbers_match_with_thousands_separators_and_case() -> None:
+    assert grounding_problem("It is 847,288,609,443.", CODE, ran("847288609443")) is None
+    assert grounding_problem("Reversed: DESSERTS", CODE, ran("desserts")) is None
+    assert grounding_problem("It is 847288609", CODE, ran("847288609443")) is not None
+
+
+def test_long_outputs_are_not_facts_to_repeat() -> None:
+    assert key_result(CODE, ran("x\n" * 10)) is None
+    assert key_result(CODE, ran("y" * 200)) is None
+    assert key_result(CODE, ran("391", status="error")) is None
+    assert key_result(call("memory_save", content="teal"), ran("saved as 1")) is None
+
+
+def test_the_template_states_the_result() -> None:
+    assert templated_reply(CODE, ran("391\n")) == "The result is 391."
+    failed = ran("", status="error", stderr="NameError: x", exit_code=1)
+    assert "NameError: x" in templated_reply(CODE, failed)
+    save = call("memory_save", content="my favourite colour is teal")
+    assert "my favourite colour is teal" in templated_reply(save, ran("saved as 9"))
+    files = ran("", attachments=[Attachment(name="out.csv", sha256="0" * 64, size=3)])
+    assert "out.csv" in templated_reply(CODE, files)
+
+
+def test_recall_and_search_results_read_as_facts_without_scores() -> None:
+    recall = call("memory_load", query="favourite colour")
+    memories = ToolResult(
+        request_id="r",
+        tool="memory_load",
+        status="ok",
+        stdout="0.812 my favourite colour is teal",
+        data={"memories": [{"content": "my favourite colour is teal", "score": 0.812}]},
+    )
+    assert result_text(recall, memories) == "- my favourite colour is teal"
+    search = call("web_search", query="removeprefix")
+    hits = ToolResult(
+        request_id="r",
+        tool="web_search",
+        status="ok",
+        data={"results": [{"title": "str", "url": "https://d/x", "snippet": "Return a copy"}]},
+    )
+    assert result_text(search, hits) == "- str: Return a copy (https://d/x)"
+
+
+def test_the_retry_prompt_is_the_question_and_the_result_only() -> None:
+    messages = stricter_prompt("You are Soma.", "what is 17*23?", CODE, ran("391"))
+    assert messages[0] == {"role": "system", "content": "You are Soma."}
+    assert "what is 17*23?" in messages[1]["content"] and "391" in messages[1]["content"]
+
+
+def test_code_that_printed_nothing_is_reported_as_such() -> None:
+    assert silent(CODE, ran(""))
+    assert not silent(CODE, ran("391"))
+    assert "printed nothing" in templated_reply(CODE, ran("  \n"))

@@ -1,0 +1,79 @@
+"""What a user reads, on the real platform: the messages issue 11 and 20 quote, answered
+from the tool's result, with no tool-call syntax, no refusal and no annotation text."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import asyncpg
+import orjson
+
+from somaagent.domain.event_types import TOOL_CALL_REQUESTED, TURN_COMPLETED
+from somaagent.services.conversation_worker import WorkerSettings
+from somaagent.settings import CommonSettings
+
+from .conftest import Send, Watch, running_worker, watch_turn
+from .test_tool_turns import running_executor
+
+TOOL_SYNTAX = re.compile(r"I will use a tool|\"tool\"\s*:|<tool_call>|\"arguments\"", re.I)
+ANNOTATIONS = re.compile(r"intent=|slots=|safety=|annotation|run_code|prompt_injection", re.I)
+REFUSAL = re.compile(r"I'?m sorry|can(?:'|no)t assist", re.I)
+
+
+async def tools_and_turn(
+    pg_pool: asyncpg.Pool, correlation: str
+) -> tuple[list[str], dict[str, Any]]:
+    rows = await pg_pool.fetch(
+        "SELECT type, body FROM events WHERE correlation_id = $1 ORDER BY seq", correlation
+    )
+    payloads = [(r["type"], orjson.loads(r["body"])["payload"]) for r in rows]
+    tools = [p["tool"] for t, p in payloads if t == TOOL_CALL_REQUESTED]
+    turn = next(p for t, p in payloads if t == TURN_COMPLETED)
+    return tools, turn
+
+
+def reads_well(watch: Watch) -> str:
+    final = watch.final()
+    assert final["status"] == "completed", watch.updates[-3:]
+    text = str(final["text"])
+    assert text.strip(), "an empty reply"
+    assert not TOOL_SYNTAX.search(text), text
+    assert not ANNOTATIONS.search(text), text
+    assert watch.text_of_last_attempt() == text
+    return text
+
+
+async def test_the_quoted_tool_messages_are_answered_from_the_result(
+    worker_settings: WorkerSettings, settings: CommonSettings, send: Send, pg_pool: asyncpg.Pool
+) -> None:
+    cases = [
+        ("run python: print(17*23)", "code_execution", "391"),
+        ("What is 17 times 23? Use python to compute it.", "code_execution", "391"),
+        ("use python to compute 3 to the power of 25", "code_execution", "847288609443"),
+        ("remember that my favourite colour is teal", "memory_save", None),
+    ]
+    async with running_executor(worker_settings), running_worker(worker_settings):
+        for text, tool, value in cases:
+            _, correlation = await send(text, "tenant-answers")
+            watch = await watch_turn(settings, worker_settings.topics.outbound, correlation)
+            reply = reads_well(watch)
+            tools, turn = await tools_and_turn(pg_pool, correlation)
+            assert tools == [tool], (text, tools)
+            assert turn["answer_path"] in {"tool_answer", "tool_retry", "tool_template"}
+            assert not REFUSAL.search(reply), reply
+            if value is not None:
+                assert value in reply.replace(",", ""), (text, reply)
+
+
+async def test_ordinary_messages_get_plain_replies_without_tools_or_notes(
+    worker_settings: WorkerSettings, settings: CommonSettings, send: Send, pg_pool: asyncpg.Pool
+) -> None:
+    async with running_worker(worker_settings):
+        for text in ("Say OK.", "thanks a lot, that helped"):
+            _, correlation = await send(text, "tenant-chat")
+            watch = await watch_turn(settings, worker_settings.topics.outbound, correlation)
+            reads_well(watch)
+            tools, turn = await tools_and_turn(pg_pool, correlation)
+            assert tools == [] and turn["answer_path"] == "model"
+            assert not any(t["score"] >= t["threshold"] for t in turn["slm"]["safety"]), turn["slm"]
