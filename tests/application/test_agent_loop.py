@@ -219,3 +219,11 @@ def test_python_that_prints_nothing_gets_its_result_printed_like_a_repl() -> Non
         "code_execution",
         {"language": "python", "code": "_ = (6*7)\nif _ is not None:\n    print(_)"},
     )
+
+
+def test_line_breaks_a_model_put_inside_a_python_string_are_escaped() -> None:
+    broken = 'with open("n.txt", "w") as fh:\n    fh.write("1\n2\n")'
+    fixed = finish_code({"language": "python", "code": broken})["code"]
+    assert fixed == 'with open("n.txt", "w") as fh:\n    fh.write("1\\n2\\n")'
+    still_broken = "def f(:\n  'a\n'"
+    assert finish_code({"language": "python", "code": still_broken})["code"] == still_broken

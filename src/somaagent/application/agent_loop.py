@@ -226,6 +226,32 @@ def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict
     return [*prompt, {"role": "system", "content": instruction}]
 
 
+def escape_newlines_in_strings(code: str) -> str:
+    """`code` with line breaks inside one-line string literals written as \\n, when that
+    makes it valid Python (a small model writing JSON often emits "\\n" where it meant a
+    backslash-n inside a Python string); else `code` unchanged."""
+    out: list[str] = []
+    quote: str | None = None
+    chars = iter(code)
+    for ch in chars:
+        piece = ch
+        if quote is None and ch in "'\"" and "".join(out[-2:]) != ch * 2:
+            quote = ch
+        elif quote is not None and ch == "\\":
+            piece = ch + next(chars, "")  # an escape: keep it and the character it escapes
+        elif quote is not None and ch == quote:
+            quote = None
+        elif quote is not None and ch == "\n":
+            piece = "\\n"
+        out.append(piece)
+    repaired = "".join(out)
+    try:
+        ast.parse(repaired)
+    except SyntaxError:
+        return code
+    return repaired
+
+
 def finish_code(arguments: dict[str, Any]) -> dict[str, Any]:
     """Python that would print nothing gets its result printed, as a REPL does: a final
     expression's value is printed unless None; a final `name = ...` is followed by print(name).
@@ -236,7 +262,10 @@ def finish_code(arguments: dict[str, Any]) -> dict[str, Any]:
     try:
         body = ast.parse(code).body
     except SyntaxError:
-        return arguments
+        repaired = escape_newlines_in_strings(code)
+        if repaired == code:
+            return arguments
+        return finish_code({**arguments, "code": repaired})
     last = body[-1] if body else None
     if isinstance(last, ast.Expr):
         lines = code.rstrip().splitlines()
