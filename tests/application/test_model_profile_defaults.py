@@ -27,16 +27,19 @@ def test_the_defaults_map_picks_each_roles_default() -> None:
     assert chain(PROFILES + "defaults: {dialogue: large}") == ["large", "small"]
 
 
-def test_switching_the_shipped_dialogue_default_to_the_1_5b_is_one_line(
+def test_switching_the_shipped_dialogue_default_to_the_0_5b_is_one_line(
     settings: CommonSettings,
 ) -> None:
     text = DEFAULT_SEED.read_text()
-    line = "  dialogue: dialogue-qwen-0.5b\n"
+    line = "  dialogue: dialogue-qwen-1.5b\n"
     assert text.count(line) == 1
     seed = mp.parse_seed(
-        text.replace(line, "  dialogue: dialogue-qwen-1.5b\n"), seed_urls(settings)
+        text.replace(line, "  dialogue: dialogue-qwen-0.5b\n"), seed_urls(settings)
     )
     picked = mp.select_chain(seed.profiles, seed.overrides, "t", "dialogue")
+    assert [p.name for p in picked] == ["dialogue-qwen-0.5b", "dialogue-smollm2-135m"]
+    shipped = mp.parse_seed(text, seed_urls(settings))
+    picked = mp.select_chain(shipped.profiles, shipped.overrides, "t", "dialogue")
     assert [p.name for p in picked] == [
         "dialogue-qwen-1.5b",
         "dialogue-qwen-0.5b",

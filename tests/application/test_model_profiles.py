@@ -41,9 +41,14 @@ def profile(name: str, role: str = "dialogue", **kw: object) -> ModelProfile:
 def test_the_shipped_seed_file_is_valid(settings: CommonSettings) -> None:
     seed = mp.parse_seed(DEFAULT_SEED.read_text(), seed_urls(settings))
     chain = mp.select_chain(seed.profiles, seed.overrides, "any-tenant", "dialogue")
-    assert [p.name for p in chain] == ["dialogue-qwen-0.5b", "dialogue-smollm2-135m"]
-    assert chain[0].url == settings.llm.dialogue_url()
-    assert chain[1].url == settings.llm.fallback_url()
+    assert [p.name for p in chain] == [
+        "dialogue-qwen-1.5b",
+        "dialogue-qwen-0.5b",
+        "dialogue-smollm2-135m",
+    ]
+    assert chain[0].url == settings.llm.large_url()
+    assert chain[1].url == settings.llm.dialogue_url()
+    assert chain[2].url == settings.llm.fallback_url()
     assert {p.role for p in seed.profiles if p.is_default} == {
         "dialogue",
         "summarizer",
@@ -144,17 +149,18 @@ async def test_seeding_is_idempotent_and_selection_reads_the_store(
     tenant = unique("tenant")
     chain = await mp.select(store, tenant, "dialogue")
     assert [p.name for p in chain] == [
+        f"dialogue-qwen-1.5b{suffix}",
         f"dialogue-qwen-0.5b{suffix}",
         f"dialogue-smollm2-135m{suffix}",
     ]
-    assert chain[0] == profiles[0]
+    assert chain[0] == next(p for p in profiles if p.name == chain[0].name)
 
     small = f"dialogue-smollm2-135m{suffix}"
     await store.set_override(ProfileOverride(tenant_id=tenant, role="dialogue", profile=small))
     assert [p.name for p in await mp.select(store, tenant, "dialogue")] == [small]
     rows = {row["name"]: row for row in await mp.summary(store)}
     assert rows[small]["override_tenants"] == [tenant]
-    assert rows[f"dialogue-qwen-0.5b{suffix}"]["is_default"] is True
+    assert rows[f"dialogue-qwen-1.5b{suffix}"]["is_default"] is True
     assert rows[f"dialogue-qwen-0.5b{suffix}"]["fallback"] == [small]
 
 

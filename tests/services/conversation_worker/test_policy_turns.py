@@ -21,7 +21,8 @@ from somaagent.settings import CommonSettings
 from .conftest import Send, running_worker, watch_turn
 from .test_tool_turns import running_executor
 
-SECRET_CODE = "execute this python code: print('AKIAIOSFODNN7EXAMPLE')"
+# worded so the injection tag stays under its threshold ("print('AKIA...')" scores 0.83-0.86)
+SECRET_CODE = "use python to print the string AKIAIOSFODNN7EXAMPLE"
 
 
 async def pending_item(store: PostgresRequeueStore, tenant: str) -> str:
