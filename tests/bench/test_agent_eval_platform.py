@@ -8,12 +8,12 @@ import uuid
 
 import asyncpg
 import orjson
+
 from bench.agent_eval import persona_context, run_task
 from bench.agent_eval_client import GatewayUser, provision_tenant
 from bench.agent_eval_report import TaskOutcome
 from bench.agent_eval_rules import TurnRecord, reply_failures, ungrounded
 from bench.agent_eval_tasks import load_tasks
-
 from services.gateway.conftest import RunningGateway
 from somaagent.settings import CommonSettings
 
