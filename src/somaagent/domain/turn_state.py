@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from somaagent.domain.events import utc_now
+from somaagent.domain.llm import ChatResult
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall, ToolResult
@@ -61,6 +62,13 @@ class TurnState(BaseModel):
     #: How the answer was written (see application.grounding.AnswerPath).
     answer_path: str | None = None
     started_at: AwareDatetime = Field(default_factory=utc_now)
+
+    def count(self, result: ChatResult) -> None:
+        """Add one model call's tokens; remember which profile answered."""
+        self.prompt_tokens += result.usage.prompt_tokens
+        self.completion_tokens += result.usage.completion_tokens
+        if result.profile:
+            self.model_profile = result.profile
 
     def take_seq(self) -> int:
         seq = self.next_seq

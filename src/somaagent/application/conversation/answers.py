@@ -14,7 +14,6 @@ the turn records which path its answer took.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import structlog
 from prometheus_client import Counter
@@ -51,12 +50,10 @@ class AnswerWriter:
         self,
         *,
         persister: TurnPersister,
-        count: Callable[[TurnState, ChatResult], None],
         answer_max_tokens: int,
         grounded_max_tokens: int,
     ) -> None:
         self._persister = persister
-        self._count = count
         self._answer_max_tokens = answer_max_tokens
         self._grounded_max_tokens = grounded_max_tokens
 
@@ -71,7 +68,7 @@ class AnswerWriter:
                 result = item
         if result is None:  # pragma: no cover - the client always ends with a result
             raise SomaError("the model stream ended without a result")
-        self._count(state, result)
+        state.count(result)
         await self._finish(state, out, result, "model")
 
     async def grounded(
@@ -81,8 +78,13 @@ class AnswerWriter:
         state.prompt = grounded_prompt(state.prompt, call, result)
         path: AnswerPath
         if silent(call, result):  # nothing to report: a model could only invent a value
-            answer = ChatResult(text="", latency_s=0.0, model="", profile=state.model_profile)
-            answer, path = self._template(state, answer, call, result, "no output"), "tool_template"
+            log.info(
+                "turn.grounding.template", correlation_id=state.correlation_id, why="no output"
+            )
+            answer = ChatResult(
+                text=templated_reply(call, result), latency_s=0.0, model="", profile=""
+            )
+            path = "tool_template"
         else:
             answer, path = await self._checked(state, model, system, call, result)
         await out.delta(answer.text, time.perf_counter())
@@ -103,14 +105,8 @@ class AnswerWriter:
         problem = grounding_problem(answer.text, call, result)
         if problem is None:
             return answer, "tool_retry"
-        return self._template(state, answer, call, result, problem), "tool_template"
-
-    @staticmethod
-    def _template(
-        state: TurnState, answer: ChatResult, call: ToolCall, result: ToolResult, why: str
-    ) -> ChatResult:
-        log.info("turn.grounding.template", correlation_id=state.correlation_id, why=why)
-        return answer.model_copy(update={"text": templated_reply(call, result)})
+        log.info("turn.grounding.template", correlation_id=state.correlation_id, why=problem)
+        return answer.model_copy(update={"text": templated_reply(call, result)}), "tool_template"
 
     async def refuse(self, state: TurnState, out: Outbound, text: str) -> None:
         answer = ChatResult(text=text, latency_s=0.0, model="", profile="")
@@ -126,7 +122,7 @@ class AnswerWriter:
     ) -> ChatResult:
         request = ChatRequest(messages=messages, max_tokens=max_tokens, temperature=0.0)
         result = await model.complete(request)
-        self._count(state, result)
+        state.count(result)
         return result.model_copy(update={"text": result.text.strip()})
 
     async def _finish(

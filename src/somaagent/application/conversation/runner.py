@@ -52,7 +52,7 @@ from somaagent.domain.event_types import (
     MessageReceived,
 )
 from somaagent.domain.events import Envelope, utc_now
-from somaagent.domain.llm import ChatModel, ChatRequest, ChatResult
+from somaagent.domain.llm import ChatModel, ChatRequest
 from somaagent.domain.serialization import payload_as
 from somaagent.domain.slm import SlmResult
 from somaagent.domain.tool_card import tool_card
@@ -102,7 +102,6 @@ class TurnRunner:
         self._settings = settings
         self._answers = AnswerWriter(
             persister=persister,
-            count=self._count,
             answer_max_tokens=settings.answer_max_tokens,
             grounded_max_tokens=settings.grounded_max_tokens,
         )
@@ -135,11 +134,11 @@ class TurnRunner:
         return claim
 
     async def _advance(self, state: TurnState, out: Outbound, slm: SlmResult) -> None:
-        model = await self._models.dialogue(state.tenant_id)
         if slm.high_risk():
             log.info("turn.safety_refusal", correlation_id=state.correlation_id)
             await self._answers.refuse(state, out, SAFETY_REFUSAL)
             return
+        model = await self._models.dialogue(state.tenant_id)
         persona = self._personas.get(state.persona_id)
         tools = self._tools.specs(persona.tools)
         tool = route(slm, persona.tool_intents, tools)
@@ -171,7 +170,7 @@ class TurnRunner:
                 temperature=0.0,
             )
         )
-        self._count(state, result)
+        state.count(result)
         chosen = parse_choice(result.text, tools)
         state.routed_by = "model"
         log.info(
@@ -190,7 +189,7 @@ class TurnRunner:
                 temperature=0.0,
             )
         )
-        self._count(state, result)
+        state.count(result)
         decided = parse_arguments(result.text, tool)
         # the tool only: arguments can carry what the user wrote, which stays out of info logs
         log.info(
@@ -311,10 +310,3 @@ class TurnRunner:
         return Outbound(
             self._bus, state, causation_id=causation_id, topic=self._settings.outbound_topic
         )
-
-    @staticmethod
-    def _count(state: TurnState, result: ChatResult) -> None:
-        state.prompt_tokens += result.usage.prompt_tokens
-        state.completion_tokens += result.usage.completion_tokens
-        if result.profile:
-            state.model_profile = result.profile
