@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3.11}
-APT_PACKAGES=(postgresql-15 redis-server bubblewrap runsc python3-doc chromium openjdk-17-jre-headless maven acl)
+APT_PACKAGES=(postgresql-15 redis-server bubblewrap runsc python3-doc chromium openjdk-17-jre-headless maven acl prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -13,15 +13,17 @@ from somaagent.application.agent_loop import (
     build_prompt,
     choice_messages,
     choice_schema,
-    finish_code,
     memory_operation,
+    needs_repair,
     parse_arguments,
     parse_choice,
+    repair_messages,
     required_only,
     route,
     slot_arguments,
     unsure,
 )
+from somaagent.application.code_repair import finish_code
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.slm import Intent, SafetyTag, SlmResult, Slot
@@ -135,11 +137,47 @@ def test_choice_step_offers_the_tools_and_none_and_reads_the_answer() -> None:
     assert parse_choice("code_execution", [PY, SEARCH]) is None
 
 
-def test_argument_step_instruction_names_the_tool() -> None:
-    messages = argument_messages([{"role": "user", "content": "run print(1)"}], PY)
-    assert messages[0]["role"] == "user"
-    assert "code_execution" in messages[-1]["content"]
-    assert messages[-1]["role"] == "system"
+def test_argument_step_instruction_is_in_the_stable_system_prefix() -> None:
+    prompt = [
+        {"role": "system", "content": "You are Soma."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "run print(1)"},
+    ]
+    messages = argument_messages(prompt, PY)
+    assert messages[0]["role"] == "system"
+    assert messages[0]["content"].startswith("You are Soma.\n\nCall the tool code_execution")
+    assert messages[1:-1] == prompt[1:]  # history and the message follow, unchanged
+    assert messages[-1] == {
+        "role": "system",
+        "content": "Reply with the code_execution arguments as a JSON object only.",
+    }
+    other = argument_messages([*prompt[:-1], {"role": "user", "content": "2**10?"}], PY)
+    assert other[0] == messages[0]  # the same prefix for every turn that calls the tool
+    bare = argument_messages([{"role": "user", "content": "run print(1)"}], PY)
+    assert [m["role"] for m in bare] == ["system", "user", "system"]
+
+
+def test_code_that_raised_gets_a_repair_round_with_its_error() -> None:
+    call = ToolCall(
+        tool="code_execution",
+        arguments={"language": "python", "code": "print(mississippi.count('s'))"},
+        session_id="s", tenant_id="t", correlation_id="c",
+    )  # fmt: skip
+    raised = ToolResult(
+        request_id=call.request_id, tool="code_execution", status="error",
+        stderr="Traceback (most recent call last):\nNameError: name 'mississippi' is not defined",
+    )  # fmt: skip
+    timed_out = raised.model_copy(update={"status": "timeout", "stderr": ""})
+    assert needs_repair(call, raised) and not needs_repair(call, timed_out)
+    search = call.model_copy(update={"tool": "web_search"})
+    assert not needs_repair(search, raised.model_copy(update={"tool": "web_search"}))
+    prompt = [{"role": "system", "content": "You are Soma."}, {"role": "user", "content": "x"}]
+    messages = repair_messages(prompt, PY, call, raised)
+    assert messages[:3] == argument_messages(prompt, PY)
+    assert orjson.loads(messages[3]["content"]) == call.arguments
+    assert messages[3]["role"] == "assistant" and messages[4]["role"] == "user"
+    assert "NameError: name 'mississippi' is not defined" in messages[4]["content"]
 
 
 def test_parse_arguments() -> None:
@@ -227,3 +265,33 @@ def test_line_breaks_a_model_put_inside_a_python_string_are_escaped() -> None:
     assert fixed == 'with open("n.txt", "w") as fh:\n    fh.write("1\\n2\\n")'
     still_broken = "def f(:\n  'a\n'"
     assert finish_code({"language": "python", "code": still_broken})["code"] == still_broken
+    # the repair runs when the code prints too (the eval's markdown-table job did)
+    table = "for i in range(1, 3):\n    print(f'| {i} |\n')"
+    assert finish_code({"language": "python", "code": table})["code"] == (
+        "for i in range(1, 3):\n    print(f'| {i} |\\n')"
+    )
+
+
+def test_a_compound_statement_after_a_semicolon_is_split_onto_its_own_line() -> None:
+    one_line = "import json; with open('d.json', 'w') as f: json.dump({'a': 1}, f)"
+    fixed = finish_code({"language": "python", "code": one_line})["code"]
+    assert fixed == "import json\nwith open('d.json', 'w') as f: json.dump({'a': 1}, f)"
+    indented = "if True:\n    x = 1; for i in range(x): print(i)"
+    assert finish_code({"language": "python", "code": indented})["code"] == (
+        "if True:\n    x = 1\n    for i in range(x): print(i)"
+    )
+    kept = "print('a; b'); print(2)"  # valid already: untouched, the string too
+    assert finish_code({"language": "python", "code": kept})["code"] == kept
+
+
+def test_standard_modules_used_without_an_import_are_imported() -> None:
+    def code(text: str) -> str:
+        return str(finish_code({"language": "python", "code": text})["code"])
+
+    assert code("print(math.factorial(12))") == "import math\nprint(math.factorial(12))"
+    assert code("print(json.dumps(statistics.mean([1, 2])))") == (
+        "import json\nimport statistics\nprint(json.dumps(statistics.mean([1, 2])))"
+    )
+    assert code("import math\nprint(math.pi)") == "import math\nprint(math.pi)"
+    assert code("math = 3\nprint(math.real)") == "math = 3\nprint(math.real)"  # bound here
+    assert code("print(word.upper())") == "print(word.upper())"  # not a module: left alone

@@ -93,3 +93,26 @@ def test_summary_and_attachments_are_tracked() -> None:
     assert [t.seq for t in state.unsummarized_turns()] == [8]
     assert len(state.attachments) == MAX_ATTACHMENTS
     assert state.attachments[-1].name == "f59.txt"
+
+
+def test_history_shows_the_model_what_it_read_in_a_tool_turn() -> None:
+    """A tool turn's answer was written from the grounded message (the result, then the
+    question): the next turn's history repeats that message, so the result stays in view
+    and the prefix the model server cached still matches."""
+    grounded = "Result of code_execution:\n391\n\nMy message was: what is 17*23?"
+    turn = ConversationTurn(
+        correlation_id="c0",
+        session_id="s",
+        tenant_id="t",
+        user_message="what is 17*23?",
+        assistant_message="17 times 23 is 391.",
+        model_input=grounded,
+    )
+    event = make_event(TURN_COMPLETED, turn, session_id="s", tenant_id="t", correlation_id="c0")
+    state = replay([StoredEvent(1, 1, event)])
+    assert state is not None
+    assert state.recent_turns[0].user_message == "what is 17*23?"  # what the user sees
+    assert [(m.role, m.content) for m in state.messages()] == [
+        ("user", grounded),
+        ("assistant", "17 times 23 is 391."),
+    ]

@@ -18,12 +18,12 @@ refusal without a model call.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from somaagent.application.code_repair import finish_code
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.slm import SlmResult
 from somaagent.domain.tools import ToolCall, ToolResult
@@ -208,75 +208,70 @@ def required_only(schema: dict[str, Any]) -> dict[str, Any]:
 ARGUMENT_HINTS: dict[str, str] = {
     "code_execution": (
         'Use language "python". Write complete Python 3 code that computes the answer and '
-        "prints it with print(). To make a file, write it in the current directory with "
-        "open(name, 'w'). If the user gave code, use that code unchanged."
+        "prints it with print(); put quotes around text values. To make a file, write it in "
+        "the current directory with open(name, 'w'). If the user gave code, use that code "
+        "unchanged."
     ),
     "web_search": "The query is a few keywords from the user's question.",
     "memory_load": "The query is a few keywords naming what to recall.",
 }
+#: Lines of a failed run's error output the repair round shows the model.
+REPAIR_ERROR_LINES = 6
 
 
-def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict[str, Any]]:
-    """The prompt plus one instruction: write `tool`'s arguments for the last message."""
+def argument_instruction(tool: ToolSpec) -> str:
     hint = ARGUMENT_HINTS.get(tool.name, "")
-    instruction = (
+    return (
         f"Call the tool {tool.name} ({tool.description}) to handle the last user message. "
         f"{hint} Reply with its arguments as a JSON object only."
     )
-    return [*prompt, {"role": "system", "content": instruction}]
 
 
-def escape_newlines_in_strings(code: str) -> str:
-    """`code` with line breaks inside one-line string literals written as \\n, when that
-    makes it valid Python (a small model writing JSON often emits "\\n" where it meant a
-    backslash-n inside a Python string); else `code` unchanged."""
-    out: list[str] = []
-    quote: str | None = None
-    chars = iter(code)
-    for ch in chars:
-        piece = ch
-        if quote is None and ch in "'\"" and "".join(out[-2:]) != ch * 2:
-            quote = ch
-        elif quote is not None and ch == "\\":
-            piece = ch + next(chars, "")  # an escape: keep it and the character it escapes
-        elif quote is not None and ch == quote:
-            quote = None
-        elif quote is not None and ch == "\n":
-            piece = "\\n"
-        out.append(piece)
-    repaired = "".join(out)
-    try:
-        ast.parse(repaired)
-    except SyntaxError:
-        return code
-    return repaired
+def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict[str, Any]]:
+    """The prompt with the argument step's instruction in its system message and a short
+    reminder after the last message.
+
+    The instruction is the same for every turn that calls `tool`, so keeping it in the
+    prefix (system prompt + instruction) lets the model server reuse its cached KV across
+    sessions: only the history, the new message and the one-line reminder are evaluated.
+    The reminder keeps a small model on task (without it the 1.5B sometimes ran on,
+    repeating a line of code until max_tokens)."""
+    instruction = argument_instruction(tool)
+    reminder = {
+        "role": "system",
+        "content": f"Reply with the {tool.name} arguments as a JSON object only.",
+    }
+    if prompt and prompt[0].get("role") == "system":
+        system = {"role": "system", "content": f"{prompt[0]['content']}\n\n{instruction}"}
+        return [system, *prompt[1:], reminder]
+    return [{"role": "system", "content": instruction}, *prompt, reminder]
 
 
-def finish_code(arguments: dict[str, Any]) -> dict[str, Any]:
-    """Python that would print nothing gets its result printed, as a REPL does: a final
-    expression's value is printed unless None; a final `name = ...` is followed by print(name).
-    Small models often compute the answer and never print it."""
-    code = arguments.get("code")
-    if arguments.get("language") != "python" or not isinstance(code, str) or "print(" in code:
-        return arguments
-    try:
-        body = ast.parse(code).body
-    except SyntaxError:
-        repaired = escape_newlines_in_strings(code)
-        if repaired == code:
-            return arguments
-        return finish_code({**arguments, "code": repaired})
-    last = body[-1] if body else None
-    if isinstance(last, ast.Expr):
-        lines = code.rstrip().splitlines()
-        head, tail = lines[: last.lineno - 1], "\n".join(lines[last.lineno - 1 :])
-        shown = f"_ = ({tail.strip()})\nif _ is not None:\n    print(_)"
-        return {**arguments, "code": "\n".join([*head, shown])}
-    if isinstance(last, ast.Assign) and len(last.targets) == 1:
-        target = last.targets[0]
-        if isinstance(target, ast.Name):
-            return {**arguments, "code": f"{code.rstrip()}\nprint({target.id})"}
-    return arguments
+def needs_repair(call: ToolCall, result: ToolResult) -> bool:
+    """Code the model wrote that raised an error (a traceback, not a timeout or a policy
+    or sandbox failure): worth one repair round."""
+    return (
+        call.tool == "code_execution"
+        and result.status == "error"
+        and ("Error" in result.stderr or "Traceback" in result.stderr)
+    )
+
+
+def repair_messages(
+    prompt: list[dict[str, Any]], tool: ToolSpec, call: ToolCall, result: ToolResult
+) -> list[dict[str, Any]]:
+    """The argument step again, with the failed arguments and the error they raised: the
+    model writes corrected arguments."""
+    error = "\n".join(result.stderr.strip().splitlines()[-REPAIR_ERROR_LINES:])
+    return [
+        *argument_messages(prompt, tool),
+        {"role": "assistant", "content": orjson.dumps(call.arguments).decode()},
+        {
+            "role": "user",
+            "content": f"That failed with:\n{error}\nFix the code and reply with the "
+            "corrected arguments as a JSON object only.",
+        },
+    ]
 
 
 def parse_arguments(text: str, tool: ToolSpec) -> Decision:

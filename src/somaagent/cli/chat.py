@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import mimetypes
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -168,7 +170,26 @@ async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dic
     return dict(data)
 
 
-async def run_chat(url: str, key: str, session_id: str | None, message: str | None) -> None:
+async def upload(http: httpx.AsyncClient, session_id: str, path: Path) -> str:
+    """Upload a file to the session; its attachment id (the gateway checks type and size)."""
+    media = mimetypes.guess_type(path.name)[0] or "text/plain"
+    content = await asyncio.to_thread(path.read_bytes)
+    r = await http.post(
+        f"/v1/sessions/{session_id}/attachments",
+        params={"name": path.name},
+        content=content,
+        headers={"content-type": media},
+    )
+    data = r.json()
+    if r.status_code >= 400:
+        raise typer.BadParameter(f"{path}: {r.status_code} {data['error']['message']}")
+    err_console.print(f"attached {path.name} ({data['size']} bytes)")
+    return str(data["attachment_id"])
+
+
+async def run_chat(
+    url: str, key: str, session_id: str | None, message: str | None, attach: list[Path]
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
         if session_id is None:
@@ -176,6 +197,7 @@ async def run_chat(url: str, key: str, session_id: str | None, message: str | No
                 (await _post(http, "/v1/sessions", {"title": "soma chat"}))["session_id"]
             )
         err_console.print(f"session {session_id}")
+        files = [await upload(http, session_id, path) for path in attach]
         stream = StreamClient(url.replace("http", "ws", 1), session_id, key)
         await stream.open()
         try:
@@ -187,7 +209,9 @@ async def run_chat(url: str, key: str, session_id: str | None, message: str | No
                 )
                 if not text.strip():
                     continue
-                sent = await _post(http, f"/v1/sessions/{session_id}/messages", {"text": text})
+                body = {"text": text, "attachments": files}
+                sent = await _post(http, f"/v1/sessions/{session_id}/messages", body)
+                files = []  # the first message names the attached files
                 await show_answer(stream, str(sent["correlation_id"]), url)
                 if message is not None:
                     return
@@ -204,9 +228,18 @@ def chat(
     message: Annotated[
         str | None, typer.Option("-m", "--message", help="Send one message, then exit.")
     ] = None,
+    attach: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attach",
+            exists=True,
+            dir_okay=False,
+            help="Upload a text file the first message is about (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Chat in the terminal; answers stream token by token."""
     if not key:
         raise typer.BadParameter("an API key is needed: --key or SOMA_API_KEY")
     with contextlib.suppress(KeyboardInterrupt, EOFError):
-        asyncio.run(run_chat(url.rstrip("/"), key, session, message))
+        asyncio.run(run_chat(url.rstrip("/"), key, session, message, attach or []))

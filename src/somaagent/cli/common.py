@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+import structlog
 import typer
 from pydantic import ValidationError as PydanticValidationError
 from rich.console import Console
@@ -40,3 +42,8 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from exc
 
     return wrapper
+
+
+def logs_to_stderr() -> None:
+    """A one-shot command's structured logs go to stderr: its stdout is its answer (a key)."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))

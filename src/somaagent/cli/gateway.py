@@ -9,9 +9,11 @@ import typer
 import uvicorn
 from pydantic import ValidationError as PydanticValidationError
 
+from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.pool import open_pool
-from somaagent.cli.common import console, err_console, reports_errors
+from somaagent.application.policy.admins import TenantAdmins
+from somaagent.cli.common import console, err_console, logs_to_stderr, reports_errors
 from somaagent.services.gateway import GatewaySettings, create_app
 
 keys_app = typer.Typer(help="API keys: each names a tenant and a role.", no_args_is_help=True)
@@ -49,9 +51,12 @@ def gateway(
 
 
 async def _create_key(settings: GatewaySettings, tenant: str, role: str, subject: str) -> str:
+    """A key; role admin first makes `subject` an admin of the tenant in OpenFGA."""
     pool = await open_pool(settings.postgres)
     try:
-        key, _ = await ApiKeyStore(pool).create(tenant, role, subject)
+        async with OpenFgaClient(settings.openfga) as fga:
+            admins = TenantAdmins(fga)
+            key, _ = await admins.issue_key(ApiKeyStore(pool), tenant, role, subject, actor="cli")
     finally:
         await pool.close()
     return key
@@ -69,10 +74,13 @@ async def _revoke_key(settings: GatewaySettings, prefix: str) -> int:
 @reports_errors
 def create_key(
     tenant: Annotated[str, typer.Option(help="Tenant the key speaks for.")],
-    role: Annotated[str, typer.Option(help="user or admin.")] = "user",
+    role: Annotated[
+        str, typer.Option(help="user or admin (admin makes SUBJECT an admin of the tenant).")
+    ] = "user",
     subject: Annotated[str, typer.Option(help="Who holds the key (for audit).")] = "cli",
 ) -> None:
     """Create a key and print it once (only its SHA-256 is stored)."""
+    logs_to_stderr()
     key = asyncio.run(_create_key(load_gateway_settings(), tenant, role, subject))
     err_console.print(f"key for tenant {tenant} ({role}); shown once, store it now:")
     console.print(key, soft_wrap=True, highlight=False, markup=False, emoji=False)

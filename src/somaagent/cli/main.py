@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from somaagent.cli.admins import admins_app
 from somaagent.cli.chat import chat
 from somaagent.cli.db import db_app
 from somaagent.cli.gateway import gateway, keys_app
 from somaagent.cli.infra import infra_app
 from somaagent.cli.models import models_app
 from somaagent.cli.platform import down, provision_command, status, up
-from somaagent.cli.policy import audit_app, policy_engine
+from somaagent.cli.policy import audit_app, policy_engine, requeue_app
 from somaagent.cli.replay import replay
 from somaagent.cli.schemas import schemas_app
 from somaagent.cli.slm import slm_app
@@ -31,6 +32,8 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(db_app, name="db")
 app.command("gateway")(gateway)
 app.add_typer(keys_app, name="keys")
+app.add_typer(admins_app, name="admins")
+app.add_typer(requeue_app, name="requeue")
 app.command("chat")(chat)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")

@@ -11,6 +11,7 @@ from somaagent.cli.common import console, load_settings, reports_errors
 from somaagent.cli.infra import print_status
 from somaagent.devstack import Stack
 from somaagent.devstack.platform import GatewayProcess, provision
+from somaagent.devstack.prometheus import PrometheusService
 
 
 @reports_errors
@@ -26,6 +27,8 @@ def up() -> None:
     gateway = platform.service(GatewayProcess.name)
     console.print(f"platform up in {time.monotonic() - started:.1f}s")
     console.print(f"open http://127.0.0.1:{gateway.port}/  (create a key: soma keys create)")
+    prometheus = platform.service(PrometheusService.name)
+    console.print(f"metrics and alerts: http://127.0.0.1:{prometheus.port}/  (Prometheus)")
 
 
 @reports_errors

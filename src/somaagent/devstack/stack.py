@@ -14,6 +14,7 @@ from somaagent.devstack.openfga import OpenFgaService
 from somaagent.devstack.platform import PLATFORM_TYPES
 from somaagent.devstack.postgres import PostgresService
 from somaagent.devstack.process import say
+from somaagent.devstack.prometheus import PrometheusService
 from somaagent.devstack.redis import RedisService
 from somaagent.devstack.service import Service, ServiceStatus, StackContext
 from somaagent.domain.errors import InfraError
@@ -30,6 +31,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     FallbackLlmService,
     LargeLlmService,
     EmbeddingService,
+    PrometheusService,
 )
 
 

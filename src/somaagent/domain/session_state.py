@@ -41,6 +41,8 @@ class RecentTurn(BaseModel):
     correlation_id: str
     user_message: str
     assistant_message: str
+    #: What the model read as the user message, when not `user_message` (see ConversationTurn).
+    model_input: str | None = None
     slm: dict[str, Any] = Field(default_factory=dict)
     status: str = "completed"
 
@@ -78,7 +80,7 @@ class SessionState(BaseModel):
         """Recent turns as chat messages, oldest first, then unanswered user messages."""
         out: list[Message] = []
         for turn in self.recent_turns:
-            out.append(Message(role="user", content=turn.user_message))
+            out.append(Message(role="user", content=turn.model_input or turn.user_message))
             if turn.assistant_message:
                 out.append(Message(role="assistant", content=turn.assistant_message))
         out.extend(Message(role="user", content=p.text) for p in self.pending)
@@ -110,6 +112,7 @@ def _turn(state: SessionState, event: StoredEvent) -> dict[str, Any]:
         correlation_id=turn.correlation_id,
         user_message=turn.user_message,
         assistant_message=turn.assistant_message,
+        model_input=turn.model_input,
         slm=turn.slm,
         status=turn.status,
     )

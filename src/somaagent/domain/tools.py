@@ -7,6 +7,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from somaagent.domain.events import new_id, utc_now
+from somaagent.domain.policy import PolicyVerdict
 
 ToolStatus = Literal["ok", "error", "timeout", "killed", "denied", "invalid"]
 
@@ -59,6 +60,8 @@ class ToolResult(BaseModel):
     reason: str | None = None
     #: Structured output for tools that return data rather than text (search hits, memories).
     data: dict[str, Any] | None = None
+    #: For a call the policy held: the admin's resolution (allow or deny, who and why).
+    policy_verdict: PolicyVerdict | None = None
 
 
 # --- The sandbox port: run one command in isolation and report what happened. ---

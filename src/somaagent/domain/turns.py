@@ -69,6 +69,11 @@ class ConversationTurn(BaseModel):
     persona_id: str = Field(default="default", min_length=1, max_length=128)
     user_message: str
     assistant_message: str = ""
+    #: The user message as the answer step read it, when that was not the user's text (a
+    #: tool round's grounded prompt: the result, then the question); the next turns'
+    #: history shows the model this, so it keeps the result and the server's prompt cache
+    #: still matches. None when the model read `user_message` itself, and in older turns.
+    model_input: str | None = None
     model_profile: str = ""
     usage: Usage = Usage()
     ttft_s: float | None = Field(default=None, ge=0)

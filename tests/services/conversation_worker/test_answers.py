@@ -77,3 +77,37 @@ async def test_ordinary_messages_get_plain_replies_without_tools_or_notes(
             tools, turn = await tools_and_turn(pg_pool, correlation)
             assert tools == [] and turn["answer_path"] == "model"
             assert not any(t["score"] >= t["threshold"] for t in turn["slm"]["safety"]), turn["slm"]
+
+
+async def test_code_that_raises_gets_one_repair_round_the_user_sees(
+    worker_settings: WorkerSettings, settings: CommonSettings, send: Send, pg_pool: asyncpg.Pool
+) -> None:
+    """The user's own code raises NameError: the model reads the traceback and writes new
+    code, which runs as a second call; the turn never makes a third."""
+    async with running_executor(worker_settings), running_worker(worker_settings):
+        _, correlation = await send("run this python code: print(undefined_total + 1)", "t-fix")
+        watch = await watch_turn(settings, worker_settings.topics.outbound, correlation)
+        reads_well(watch)
+        tools, turn = await tools_and_turn(pg_pool, correlation)
+    assert tools == ["code_execution", "code_execution"], turn["tool_results"]
+    first, second = turn["tool_results"]
+    assert first["status"] == "error" and "NameError" in first["stderr"], first
+    codes = [c["arguments"]["code"] for c in turn["tool_calls"]]
+    assert codes[0] != codes[1], codes
+    cards = [u for u in watch.updates if u["status"] == "tool_result"]
+    assert [c["card"]["status"] for c in cards] == ["error", second["status"]]
+
+
+async def test_a_tool_turn_keeps_the_grounded_message_for_later_turns(
+    worker_settings: WorkerSettings, settings: CommonSettings, send: Send, pg_pool: asyncpg.Pool
+) -> None:
+    """What the answer step read (the result, then the question) is stored with the turn,
+    so the next turn's history carries the result; the user's own text is kept as sent."""
+    async with running_executor(worker_settings), running_worker(worker_settings):
+        _, correlation = await send("What is 6 times 7? Use python.", "t-history")
+        watch = await watch_turn(settings, worker_settings.topics.outbound, correlation)
+        reads_well(watch)
+        _, turn = await tools_and_turn(pg_pool, correlation)
+    assert turn["user_message"] == "What is 6 times 7? Use python."
+    assert turn["model_input"].startswith("Result of code_execution:\n42\n"), turn["model_input"]
+    assert "What is 6 times 7? Use python." in turn["model_input"]

@@ -13,7 +13,9 @@ import pytest
 import uvicorn
 
 from somaagent.adapters.kafka import KafkaEventBus
+from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
+from somaagent.application.policy.admins import TenantAdmins
 from somaagent.devstack.kafka import ensure_topics
 from somaagent.services.gateway import GatewaySection, GatewaySettings, create_app
 from somaagent.settings import CommonSettings
@@ -103,21 +105,28 @@ async def keys(pg_pool: asyncpg.Pool) -> ApiKeyStore:
     return ApiKeyStore(pg_pool)
 
 
-async def new_tenant(keys: ApiKeyStore, name: str) -> Tenant:
+@pytest.fixture(scope="session")
+async def fga(settings: CommonSettings) -> AsyncIterator[OpenFgaClient]:
+    async with OpenFgaClient(settings.openfga) as client:
+        yield client
+
+
+async def new_tenant(keys: ApiKeyStore, fga: OpenFgaClient, name: str) -> Tenant:
+    """A tenant with a user key (alice) and an admin key (root, an admin in OpenFGA)."""
     tenant = f"{name}-{uuid.uuid4().hex[:10]}"
     key, _ = await keys.create(tenant, "user", "alice")
-    admin, _ = await keys.create(tenant, "admin", "root")
+    admin, _ = await TenantAdmins(fga).issue_key(keys, tenant, "admin", "root", actor="test")
     return Tenant(tenant, key, admin)
 
 
 @pytest.fixture
-async def tenant(keys: ApiKeyStore) -> Tenant:
-    return await new_tenant(keys, "acme")
+async def tenant(keys: ApiKeyStore, fga: OpenFgaClient) -> Tenant:
+    return await new_tenant(keys, fga, "acme")
 
 
 @pytest.fixture
-async def other_tenant(keys: ApiKeyStore) -> Tenant:
-    return await new_tenant(keys, "globex")
+async def other_tenant(keys: ApiKeyStore, fga: OpenFgaClient) -> Tenant:
+    return await new_tenant(keys, fga, "globex")
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ async def test_models_summary_and_requeue_router_use_the_gateways_auth(
     }
     shipped = {p.name for p in model_profiles.parse_seed(text, urls).profiles}
     assert (await http.get("/v1/models")).status_code == 401
-    listed = (await http.get("/v1/models", headers=tenant.headers())).json()
+    listed = (await http.get("/v1/models", headers=tenant.headers())).json()["data"]
     # the run's schema holds the shipped profiles (and any other tests' own ones)
     assert shipped <= {p["name"] for p in listed}
     items = await http.get("/v1/policy/requeue", headers=tenant.headers())

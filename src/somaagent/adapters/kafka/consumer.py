@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from somaagent.adapters.kafka.metrics import DLQ_RECORDS, forget_lag, record_lag
 from somaagent.adapters.kafka.producer import KafkaEventBus
 from somaagent.domain.bus import Handler, Record
 from somaagent.domain.constants import dlq_topic
@@ -70,6 +71,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._loop.drain(set(revoked))
+        forget_lag(self._loop.group_id, revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         return None
@@ -117,6 +119,10 @@ class KafkaConsumerLoop:
     def consumer(self) -> AIOKafkaConsumer:
         return self._consumer
 
+    @property
+    def group_id(self) -> str:
+        return self._group_id
+
     async def run(self) -> None:
         """Consume until shutdown(); then drain in-flight work and close."""
         try:
@@ -155,6 +161,7 @@ class KafkaConsumerLoop:
             if not messages:
                 continue
             self._consumer.pause(tp)
+            record_lag(self._group_id, tp, self._consumer.highwater(tp), messages[0].offset)
             self._in_flight[tp] = asyncio.create_task(self._handle_partition(tp, messages))
 
     def _reap(self) -> None:
@@ -189,6 +196,7 @@ class KafkaConsumerLoop:
                     # the partition moved to another member; it re-reads from the last commit
                     log.warning("consumer.commit.failed", topic=tp.topic, error=str(exc))
                     return
+            record_lag(self._group_id, tp, self._consumer.highwater(tp), msg.offset + 1)
 
     async def _handle_one(self, msg: Any) -> None:
         record = to_record(msg)
@@ -229,3 +237,4 @@ class KafkaConsumerLoop:
             "dlq_source": f"{record.topic}/{record.partition}/{record.offset}",
         }
         await self._bus.publish_raw(dlq_topic(record.topic), msg.key, msg.value or b"", headers)
+        DLQ_RECORDS.labels(dlq_topic(record.topic)).inc()

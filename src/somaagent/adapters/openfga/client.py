@@ -91,6 +91,33 @@ class OpenFgaClient(AsyncClosing):
         """Is user `subject` an admin of `tenant_id`?"""
         return await self.check(user_ref(subject), "admin", tenant_ref(tenant_id))
 
+    async def users_with(self, relation: str, object_: str) -> list[str]:
+        """The users directly related to `object_` by `relation` (stored tuples, all pages)."""
+        store, users, token = await self.store_id(), [], ""
+        while True:
+            body: dict[str, Any] = {
+                "tuple_key": {"relation": relation, "object": object_},
+                "page_size": 100,
+            }
+            if token:
+                body["continuation_token"] = token
+            page = await self._call("POST", f"/stores/{store}/read", body)
+            users += [t["key"]["user"] for t in page.get("tuples", [])]
+            token = page.get("continuation_token") or ""
+            if not token:
+                return users
+
+    async def admins_of(self, tenant_id: str) -> list[str]:
+        """The subjects that are admins of `tenant_id`, sorted."""
+        users = await self.users_with("admin", tenant_ref(tenant_id))
+        return sorted(subject_of(u) for u in users if u.startswith("user:"))
+
+    async def grant_admin(self, tenant_id: str, subject: str) -> None:
+        await self.write([(user_ref(subject), "admin", tenant_ref(tenant_id))])
+
+    async def revoke_admin(self, tenant_id: str, subject: str) -> None:
+        await self.delete([(user_ref(subject), "admin", tenant_ref(tenant_id))])
+
     async def write(self, tuples: Iterable[Tuple]) -> None:
         """Add relationships (already present ones are ignored)."""
         keys = [_key(*t) for t in tuples]
@@ -129,6 +156,11 @@ def tenant_ref(tenant: str) -> str:
 
 def user_ref(subject: str) -> str:
     return f"user:{fga_id(subject)}"
+
+
+def subject_of(user: str) -> str:
+    """The subject of a `user:` reference (the inverse of user_ref)."""
+    return user.removeprefix("user:").replace("%3A", ":")
 
 
 def memory_ref(tenant: str, namespace: str) -> str:

@@ -33,6 +33,11 @@ _GET = (
     " WHERE r.tenant_id = $1 AND r.attachment_id = $2"
 )
 
+_INFO = (
+    f"SELECT attachment_id, name, media_type, sha256, size FROM {TABLE_ATTACHMENT_REFS}"
+    " WHERE tenant_id = $1 AND attachment_id = $2"
+)
+
 
 class PostgresAttachmentStore:
     """AttachmentStore on `attachments` (content by sha256) + `attachment_refs` (names)."""
@@ -62,16 +67,27 @@ class PostgresAttachmentStore:
             )  # fmt: skip
         return attachment
 
+    async def info(self, tenant_id: str, attachment_id: str) -> Attachment:
+        """The attachment's record without its content; NotFoundError across tenants."""
+        async with translated("read attachment"), self._pool.acquire(timeout=self._timeout) as conn:
+            row = await conn.fetchrow(_INFO, tenant_id, attachment_id, timeout=self._timeout)
+        if row is None:
+            raise NotFoundError(f"attachment {attachment_id!r} not found")
+        return _attachment(row)
+
     async def get(self, tenant_id: str, attachment_id: str) -> tuple[Attachment, bytes]:
         async with translated("read attachment"), self._pool.acquire(timeout=self._timeout) as conn:
             row = await conn.fetchrow(_GET, tenant_id, attachment_id, timeout=self._timeout)
         if row is None:
             raise NotFoundError(f"attachment {attachment_id!r} not found")
-        attachment = Attachment(
-            attachment_id=row["attachment_id"],
-            name=row["name"],
-            sha256=row["sha256"],
-            size=row["size"],
-            media_type=row["media_type"],
-        )
-        return attachment, bytes(row["content"])
+        return _attachment(row), bytes(row["content"])
+
+
+def _attachment(row: asyncpg.Record) -> Attachment:
+    return Attachment(
+        attachment_id=row["attachment_id"],
+        name=row["name"],
+        sha256=row["sha256"],
+        size=row["size"],
+        media_type=row["media_type"],
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter as Tally
 from typing import Any
 
 import structlog
@@ -16,7 +18,7 @@ from somaagent.application.conversation.record import (
 from somaagent.application.history import HistoryManager
 from somaagent.application.sessions import SessionRepository
 from somaagent.domain.errors import ConflictError, SomaError
-from somaagent.domain.events import utc_now
+from somaagent.domain.events import Envelope, utc_now
 from somaagent.domain.llm import ChatResult
 from somaagent.domain.session_state import SessionState
 from somaagent.domain.turn_state import TurnState
@@ -72,10 +74,27 @@ class TurnPersister:
             await self._sessions.remember(new)
         return turn
 
+    async def hold(self, state: TurnState) -> None:
+        """A turn that waits for an admin: its events so far (the message, the held call, the
+        verdict) go into the session's history now, with its state, in one transaction, so
+        the events API and `soma replay` show what it waits for. The turn's final commit
+        appends the same events again under the same ids: no-ops."""
+        turn = finished_turn(state, answer=None, error=None, completed_at=utc_now(), ttft_s=None)
+        events = stable_ids(state, turn_events(state, turn))[:-1]  # all but turn.completed
+        await self._append(state, events)
+        new = self._committed.pop(state.correlation_id, None)
+        if new is not None:
+            await self._sessions.remember(new)
+
     async def _commit(self, state: TurnState, turn: ConversationTurn) -> None:
-        """Append the turn's events (expecting the session's version; on a conflict, reload
-        and retry) and store the turn's final state, in one transaction."""
-        events = turn_events(state, turn)
+        """Append the turn's events and store its final state, in one transaction."""
+        await self._append(state, stable_ids(state, turn_events(state, turn)))
+        REQUESTS.labels(turn.status).inc()
+        LATENCY.labels(turn.status).observe(turn.latency_s or 0.0)
+
+    async def _append(self, state: TurnState, events: list[Envelope]) -> None:
+        """Append `events` expecting the session's version (on a conflict, reload and
+        retry) and save the turn's state, in one transaction."""
         session = await self._sessions.load(state.session_id)
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
@@ -88,8 +107,6 @@ class TurnPersister:
                     raise
                 session = await self._sessions.load_from_store(state.session_id)
         self._committed[state.correlation_id] = new
-        REQUESTS.labels(turn.status).inc()
-        LATENCY.labels(turn.status).observe(turn.latency_s or 0.0)
 
     async def after_commit(self, state: TurnState) -> None:
         """Refresh the cache, then summarise older turns when due (a summary is an event)."""
@@ -124,8 +141,26 @@ class TurnPersister:
         turn = finished_turn(state, answer=None, error=reason, completed_at=utc_now(), ttft_s=None)
         state.status = "failed"
         session = await self._sessions.load_from_store(state.session_id)
-        new = await self._sessions.commit(session, turn_events(state, turn), conn=conn)
+        events = stable_ids(state, turn_events(state, turn))
+        new = await self._sessions.commit(session, events, conn=conn)
         await self._turns.save(state, conn=conn)
         self._committed[state.correlation_id] = new
         REQUESTS.labels("error").inc()
         return reason
+
+
+def stable_ids(state: TurnState, events: list[Envelope]) -> list[Envelope]:
+    """The turn's events with ids derived from the turn (its n-th event of a type), so a
+    turn's events appended early (held for an admin) and again at its end are stored once.
+    The user's message keeps the inbound event's id."""
+    seen: Tally[str] = Tally()
+    out = []
+    for event in events:
+        if event.event_id == state.inbound_event_id:
+            out.append(event)
+            continue
+        n = seen[event.type]
+        seen[event.type] += 1
+        stable = uuid.uuid5(uuid.NAMESPACE_URL, f"{state.correlation_id}|{event.type}|{n}")
+        out.append(event.model_copy(update={"event_id": str(stable)}))
+    return out

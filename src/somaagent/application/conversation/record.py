@@ -20,6 +20,16 @@ from somaagent.domain.turn_state import TurnState
 from somaagent.domain.turns import ConversationTurn, Usage
 
 
+def model_input(state: TurnState) -> str | None:
+    """The last user message of the turn's final prompt, when it is not the user's text
+    (the grounded prompt of a tool round)."""
+    last = state.prompt[-1] if state.prompt else {}
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, str) or content == state.user_text:
+        return None
+    return content
+
+
 def finished_turn(
     state: TurnState,
     *,
@@ -36,6 +46,7 @@ def finished_turn(
         persona_id=state.persona_id,
         user_message=state.user_text,
         assistant_message=answer.text if answer else "",
+        model_input=model_input(state),
         model_profile=(answer.profile if answer else state.model_profile),
         usage=Usage(prompt_tokens=state.prompt_tokens, completion_tokens=state.completion_tokens),
         ttft_s=ttft_s,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -26,8 +27,10 @@ from somaagent.application.agent_loop import (
     choice_messages,
     choice_schema,
     memory_operation,
+    needs_repair,
     parse_arguments,
     parse_choice,
+    repair_messages,
     required_only,
     route,
     slot_arguments,
@@ -55,8 +58,9 @@ from somaagent.domain.events import Envelope, utc_now
 from somaagent.domain.llm import ChatModel, ChatRequest
 from somaagent.domain.serialization import payload_as
 from somaagent.domain.slm import SlmResult
+from somaagent.domain.text_checks import storable, text_problem
 from somaagent.domain.tool_card import tool_card
-from somaagent.domain.tools import ToolCall, ToolResult
+from somaagent.domain.tools import Attachment, ToolCall, ToolResult
 from somaagent.domain.turn_state import TurnState
 
 log = structlog.get_logger(__name__)
@@ -70,7 +74,7 @@ MAX_ATTEMPTS = 3
 class TurnSettings:
     answer_max_tokens: int = 256
     grounded_max_tokens: int = 96
-    decision_max_tokens: int = 96
+    decision_max_tokens: int = 256
     tool_timeout_s: float = 60.0
     policy_wait_s: float = 900.0
     tool_requests_topic: str = TOPIC_TOOL_REQUESTS
@@ -110,13 +114,14 @@ class TurnRunner:
     async def on_message(self, event: Envelope) -> str:
         """Handle one inbound message; returns how it was claimed (new, restart, ...)."""
         message = payload_as(event, MessageReceived)
+        problem = text_problem(message.text)  # past the gateway's check: record, then fail
         fresh = TurnState(
             correlation_id=event.correlation_id or event.event_id,
             session_id=event.session_id,
             tenant_id=event.tenant_id,
             persona_id=event.persona_id,
             inbound_event_id=event.event_id,
-            user_text=message.text,
+            user_text=message.text if problem is None else storable(message.text),
         )
         claim, state = await self._turns.claim_inbound(fresh)
         if claim == "duplicate":
@@ -125,18 +130,28 @@ class TurnRunner:
         out = self._outbound(state, event.event_id)
         if claim == "restart":
             await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        if problem is not None:
+            await self._fail(state, out, f"text: {problem}")
+            return claim
         try:
             await out.emit("preprocessing", message="analysing your message")
             slm = await self._preparer.prepare(state)
-            await self._advance(state, out, slm)
+            await self._advance(state, out, slm, message.attachments)
         except SomaError as exc:
             await self._retry_or_fail(state, out, exc)
         return claim
 
-    async def _advance(self, state: TurnState, out: Outbound, slm: SlmResult) -> None:
+    async def _advance(
+        self, state: TurnState, out: Outbound, slm: SlmResult, files: list[Attachment]
+    ) -> None:
         if slm.high_risk():
             log.info("turn.safety_refusal", correlation_id=state.correlation_id)
             await self._answers.refuse(state, out, SAFETY_REFUSAL)
+            return
+        if files:  # a message about a file it names: document_query reads it for the answer
+            query = {"attachment_id": files[0].attachment_id, "query": state.user_text[:500]}
+            await out.emit("thinking", tool="document_query", message=f"reading {files[0].name}")
+            await self._request_tool(state, out, UseTool("document_query", query))
             return
         model = await self._models.dialogue(state.tenant_id)
         persona = self._personas.get(state.persona_id)
@@ -180,10 +195,16 @@ class TurnRunner:
         )
         return chosen
 
-    async def _arguments(self, model: ChatModel, state: TurnState, tool: ToolSpec) -> Decision:
+    async def _arguments(
+        self,
+        model: ChatModel,
+        state: TurnState,
+        tool: ToolSpec,
+        messages: list[dict[str, Any]] | None = None,
+    ) -> Decision:
         result = await model.complete(
             ChatRequest(
-                messages=argument_messages(state.prompt, tool),
+                messages=messages or argument_messages(state.prompt, tool),
                 json_schema=required_only(tool.parameters),
                 max_tokens=self._settings.decision_max_tokens,
                 temperature=0.0,
@@ -226,7 +247,7 @@ class TurnRunner:
             )
             wait = self._settings.policy_wait_s
             state.wait_for("awaiting_policy", call.request_id, utc_now() + timedelta(seconds=wait))
-            await self._turns.save(state)
+            await self._persister.hold(state)  # its events so far join the history now
             return
         await out.emit("calling_tool", tool=call.tool, message=f"calling {call.tool}")
         deadline = utc_now() + timedelta(seconds=call.timeout_s + 5)
@@ -257,6 +278,8 @@ class TurnRunner:
             await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
         call = next(c for c in state.tool_calls if c.request_id == result.request_id)
         state.tool_results.append(result)
+        if result.policy_verdict is not None:  # an admin resolved the held call
+            state.policy_verdicts.append(result.policy_verdict)
         state.tool_rounds += 1
         operation = memory_operation(call, result)
         if operation is not None:
@@ -269,10 +292,31 @@ class TurnRunner:
                 card=tool_card(call, result),
             )
             model = await self._models.dialogue(state.tenant_id)
+            if await self._repair(model, state, out, call, result):
+                return claim
             await self._answers.grounded(state, out, model, call, result)
         except SomaError as exc:
             await self._retry_or_fail(state, out, exc)
         return claim
+
+    async def _repair(
+        self, model: ChatModel, state: TurnState, out: Outbound, call: ToolCall, result: ToolResult
+    ) -> bool:
+        """Code that raised gets one more round: the model reads the error and writes
+        corrected code, which runs like any tool call. True when the new request left."""
+        if not needs_repair(call, result) or state.tool_rounds >= MAX_TOOL_ROUNDS:
+            return False
+        persona = self._personas.get(state.persona_id)
+        tool = next((t for t in self._tools.specs(persona.tools) if t.name == call.tool), None)
+        if tool is None:
+            return False
+        await out.emit("thinking", tool=tool.name, message=f"fixing the {tool.name} error")
+        messages = repair_messages(state.prompt, tool, call, result)
+        decision = await self._arguments(model, state, tool, messages)
+        if not isinstance(decision, UseTool) or decision.arguments == call.arguments:
+            return False
+        await self._request_tool(state, out, decision)
+        return True
 
     # -- failing ------------------------------------------------------------
     async def _retry_or_fail(self, state: TurnState, out: Outbound, exc: SomaError) -> None:

@@ -5,9 +5,10 @@ stores the action in the requeue store, publishes `policy.action.blocked` on the
 policy.blocked topic, counts it, and returns a GateResult whose `user_message` the caller
 sends to the session as a status the user sees. The caller does not publish the action.
 
-An action that a requeue release re-published carries the `soma-policy-release` header;
-the executor's gate lets it through once it has checked that the named item was released
-with exactly this event.
+An action that a requeue resolution re-published carries the `soma-policy-release` header;
+the executor's gate answers with the resolution's verdict once it has checked that the
+named item was released (it runs) or denied by an admin (it fails "denied", saying who and
+why) with exactly this event.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ RELEASE_VISIBLE_WAIT_S = 0.1
 class GateResult:
     verdict: PolicyVerdict
     requeue_id: str | None = None
+    #: The verdict is an admin's (or a re-evaluation's) resolution of a held action.
+    resolved: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -49,6 +52,8 @@ class GateResult:
         if self.allowed:
             return "allowed"
         why = "; ".join(self.verdict.reasons) or "no reason given"
+        if self.requeue_id is None:
+            return f"Blocked by policy ({why})."
         return f"Blocked by policy ({why}). Held for review as request {self.requeue_id}."
 
 
@@ -114,7 +119,7 @@ class PolicyGate:
         if released_by is not None:
             honoured = await self._released(released_by, event)
             if honoured is not None:
-                return GateResult(honoured)
+                return GateResult(honoured, resolved=True)
         request = tool_policy_request(call, action)
         return await self.guard(request, event, target_topic=self.tool_topic)
 
@@ -201,7 +206,7 @@ class PolicyGate:
             item = await self._item(requeue_id, event.tenant_id)
         if (
             item is None
-            or item.status != "released"
+            or item.status not in {"released", "denied"}
             or item.envelope.get("event_id") != event.event_id
         ):
             log.warning("policy.release.mismatch", requeue_id=requeue_id, event_id=event.event_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from somaagent.domain.policy import PolicyVerdict, RequeueItem, RequeueStatus
+
+K_co = TypeVar("K_co", covariant=True)
 
 
 class RequeueStore(Protocol):
@@ -55,3 +57,19 @@ class AdminCheck(Protocol):
     """Is this user an admin of this tenant? (OpenFGA: user:<subject> admin tenant:<tenant>)"""
 
     async def is_admin(self, tenant_id: str, subject: str) -> bool: ...
+
+
+class AdminDirectory(AdminCheck, Protocol):
+    """Reads and writes the tenant admin relation (OpenFGA, the one source of truth)."""
+
+    async def admins_of(self, tenant_id: str) -> list[str]: ...
+
+    async def grant_admin(self, tenant_id: str, subject: str) -> None: ...
+
+    async def revoke_admin(self, tenant_id: str, subject: str) -> None: ...
+
+
+class KeyIssuer(Protocol[K_co]):
+    """Creates API keys (adapters/postgres/api_keys.py): (the key, its record)."""
+
+    async def create(self, tenant_id: str, role: str, subject: str) -> tuple[str, K_co]: ...

@@ -68,6 +68,7 @@ class RequeueService:
                 reason=reason,
                 verdict=verdict,
                 audit_action="requeue.denied",
+                on_transition=self._republish,  # the waiting turn hears the denial at once
             )
             REQUEUE_PENDING.dec()
             return done

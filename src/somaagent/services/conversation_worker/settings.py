@@ -28,7 +28,8 @@ class WorkerSection(BaseModel):
     metrics_port: int = Field(default=18301, ge=0, le=65535)
     max_in_flight: int = Field(default=4, ge=1, le=256)
     answer_max_tokens: int = Field(default=256, ge=1, le=8192)
-    decision_max_tokens: int = Field(default=96, ge=8, le=1024)
+    #: Tokens of a tool's arguments (a small program fits; a cut-off JSON object is no call).
+    decision_max_tokens: int = Field(default=256, ge=8, le=1024)
     #: Tokens of the answer written from a tool's result (checked before it is shown).
     grounded_max_tokens: int = Field(default=96, ge=8, le=1024)
     history_budget_tokens: int = Field(default=1024, ge=64)

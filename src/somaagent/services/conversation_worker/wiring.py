@@ -42,6 +42,7 @@ from somaagent.domain.events import Envelope
 from somaagent.domain.llm import ChatModel, ModelRole
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall
+from somaagent.services.conversation_worker.metrics import MeteredChatModel
 from somaagent.services.conversation_worker.settings import WorkerSettings, WorkerTopics
 from somaagent.settings import LlmSettings, repo_root
 from somaagent.tools.code_execution import CodeExecution
@@ -82,7 +83,8 @@ class ProfileModels:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        model = chain_model(await select(self._store, tenant_id, role), self._http, self._llm)
+        chain = chain_model(await select(self._store, tenant_id, role), self._http, self._llm)
+        model = MeteredChatModel(chain)
         self._cache[key] = (time.monotonic() + PROFILE_TTL_S, model)
         return model
 

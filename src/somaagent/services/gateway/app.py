@@ -13,9 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from somaagent.services.gateway import (
+    openai_routes,
     requeue_routes,
     routes_admin,
     routes_attachments,
+    routes_console,
     routes_ops,
     routes_sessions,
     routes_stream,
@@ -76,12 +78,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.max_body_bytes)
+    app.include_router(openai_routes.router)  # before routes_ops: it owns GET /v1/models
     app.include_router(routes_sessions.router)
     app.include_router(routes_stream.router)
     app.include_router(routes_admin.router)
     app.include_router(requeue_routes.router)
     app.include_router(routes_ops.router)
     app.include_router(routes_attachments.router)
+    app.include_router(routes_console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

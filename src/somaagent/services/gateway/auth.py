@@ -1,5 +1,8 @@
 """API-key authentication: a key names a tenant, a role and a subject.
 
+Admin-only routes ask OpenFGA whether the key's subject is an admin of its tenant
+(application/policy/admins.py); the role stored on the key grants nothing by itself.
+
 HTTP clients send `Authorization: Bearer <key>` (or `X-API-Key: <key>`); WebSockets send
 `?key=<key>` or `{"type": "auth", "key": "<key>"}` as their first message, because browsers
 cannot set headers on a WebSocket.
@@ -13,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from somaagent.adapters.postgres.api_keys import ApiKeyStore, Role
+from somaagent.application.policy.admins import TenantAdmins
 from somaagent.services.gateway.errors import ApiError
 
 
@@ -21,10 +25,6 @@ class Principal:
     tenant_id: str
     role: Role
     subject: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def key_from_headers(request: Request) -> str | None:
@@ -50,10 +50,15 @@ async def current_principal(request: Request) -> Principal:
 
 
 async def admin_principal(
-    principal: Annotated[Principal, Depends(current_principal)],
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Principal:
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "this route needs the admin role")
+    admins: TenantAdmins = request.app.state.runtime.admins
+    if not await admins.is_admin(principal.tenant_id, principal.subject):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"user {principal.subject} is not an admin of tenant {principal.tenant_id}",
+        )
     return principal
 
 

@@ -110,14 +110,22 @@ class _BodyTooLarge(StarletteHTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_bytes` with 413, by header and by counting."""
+    """Refuse request bodies over `max_bytes` with 413, by header and by counting.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    POSTs to a path ending in one of `own_limit_suffixes` (file uploads) pass through: those
+    routes count their body against their own limit while they read it."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, own_limit_suffixes: tuple[str, ...] = ("/attachments",)
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limit_suffixes = own_limit_suffixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["method"] == "POST" and scope["path"].endswith(self.own_limit_suffixes)
+        ):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

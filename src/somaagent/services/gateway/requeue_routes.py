@@ -19,6 +19,7 @@ from somaagent.domain.errors import PolicyDeniedError
 from somaagent.domain.policy import RequeueItem, RequeueStatus, ResolveDecision
 from somaagent.services.gateway.auth import CurrentPrincipal
 from somaagent.services.gateway.errors import ApiError
+from somaagent.services.gateway.fields import Text
 
 router = APIRouter(prefix="/v1/policy/requeue", tags=["policy"])
 
@@ -37,7 +38,7 @@ class Resolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: ResolveDecision
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 @router.get("")

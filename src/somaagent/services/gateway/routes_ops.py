@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request, Response
@@ -12,10 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
-from somaagent.application import model_profiles
 from somaagent.domain.errors import SomaError
-from somaagent.services.gateway.auth import CurrentPrincipal
 from somaagent.services.gateway.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -59,13 +55,6 @@ async def readyz(request: Request) -> JSONResponse:
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status_code=200 if ready else 503,
     )
-
-
-@router.get("/v1/models", tags=["models"])
-async def models(request: Request, _: CurrentPrincipal) -> list[dict[str, Any]]:
-    """The model profiles (read-only): role, model, parameters, fallbacks, overrides."""
-    runtime: Runtime = request.app.state.runtime
-    return await model_profiles.summary(PostgresModelProfileStore(runtime.pool))
 
 
 @router.get("/metrics")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
 from somaagent.adapters.postgres.sessions import SessionRow
+from somaagent.domain.errors import NotFoundError
 from somaagent.domain.event_types import (
     MESSAGE_RECEIVED,
     SESSION_CREATED,
@@ -17,26 +19,35 @@ from somaagent.domain.event_types import (
     make_event,
 )
 from somaagent.domain.events import new_id
+from somaagent.domain.tools import Attachment
 from somaagent.services.gateway.auth import CurrentPrincipal, Principal
 from somaagent.services.gateway.errors import ApiError
+from somaagent.services.gateway.fields import Line, Text
 from somaagent.services.gateway.runtime import Runtime
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_ATTACHMENT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+SessionId = Annotated[str, Path(pattern=_ID)]
 
 
 class CreateSession(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, max_length=256)
+    title: Line | None = Field(default=None, max_length=256)
     persona_id: str = Field(default="default", pattern=_ID)
 
 
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: Text = Field(min_length=1)
+    attachments: list[Annotated[str, Field(pattern=_ATTACHMENT_ID)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="ids of files uploaded to this tenant that the message is about",
+    )
 
 
 class SessionOut(BaseModel):
@@ -108,14 +119,14 @@ async def list_sessions(
     request: Request,
     who: CurrentPrincipal,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> SessionPage:
     page = await _runtime(request).sessions.list(who.tenant_id, limit=limit, cursor=cursor)
     return SessionPage(sessions=[_out(s) for s in page.sessions], next_cursor=page.next_cursor)
 
 
 @router.get("/{session_id}")
-async def get_session(request: Request, who: CurrentPrincipal, session_id: str) -> SessionOut:
+async def get_session(request: Request, who: CurrentPrincipal, session_id: SessionId) -> SessionOut:
     return _out(await owned_session(_runtime(request), who, session_id))
 
 
@@ -123,7 +134,7 @@ async def get_session(request: Request, who: CurrentPrincipal, session_id: str) 
 async def session_events(
     request: Request,
     who: CurrentPrincipal,
-    session_id: str,
+    session_id: SessionId,
     after: Annotated[int, Query(ge=0, description="return events with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
@@ -138,18 +149,35 @@ async def session_events(
     return EventPage(events=events, next_after=next_after)
 
 
+async def _named_attachments(runtime: Runtime, who: Principal, ids: list[str]) -> list[Attachment]:
+    """The tenant's attachments a message names; 422 (field attachments) for an unknown id."""
+    store = PostgresAttachmentStore(
+        runtime.pool, timeout_s=runtime.settings.postgres.command_timeout_s
+    )
+    found = []
+    for attachment_id in ids:
+        try:
+            found.append(await store.info(who.tenant_id, attachment_id))
+        except NotFoundError as exc:
+            raise ApiError(
+                422, "invalid_input", f"attachments: {exc.message}", "attachments"
+            ) from exc
+    return found
+
+
 @router.post("/{session_id}/messages", status_code=202)
 async def post_message(
-    request: Request, who: CurrentPrincipal, session_id: str, body: PostMessage
+    request: Request, who: CurrentPrincipal, session_id: SessionId, body: PostMessage
 ) -> MessageAccepted:
     runtime = _runtime(request)
     limit = runtime.settings.gateway.max_message_chars
     if len(body.text) > limit:
         raise ApiError(413, "payload_too_large", f"text: longer than {limit} characters", "text")
     info = await owned_session(runtime, who, session_id)
+    attachments = await _named_attachments(runtime, who, body.attachments)
     event = make_event(
         MESSAGE_RECEIVED,
-        MessageReceived(text=body.text),
+        MessageReceived(text=body.text, attachments=attachments),
         session_id=session_id,
         tenant_id=who.tenant_id,
         persona_id=info.persona_id,

@@ -19,6 +19,7 @@ from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.sessions import PostgresSessions
+from somaagent.application.policy.admins import TenantAdmins
 from somaagent.application.policy.client import HttpPolicyClient
 from somaagent.application.policy.requeue import RequeueService
 from somaagent.services.gateway.hub import StreamHub
@@ -40,6 +41,7 @@ class Runtime:
     metrics: GatewayMetrics
     fanout_task: asyncio.Task[None]
     requeue: RequeueService
+    admins: TenantAdmins
 
 
 @asynccontextmanager
@@ -80,6 +82,7 @@ async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
             metrics=GatewayMetrics(),
             fanout_task=task,
             requeue=RequeueService(store, policy, bus, fga),
+            admins=TenantAdmins(fga),
         )
 
 

@@ -29,8 +29,36 @@ class GatewaySection(BaseModel):
     #: Bound on each readiness probe (Kafka, Postgres, Redis).
     ready_timeout_s: float = Field(default=2.0, gt=0)
     page_max: int = Field(default=500, ge=1)
+    #: Largest file a user may upload to a session (413 beyond it; MAX_BODY_BYTES also holds).
+    max_upload_bytes: int = Field(default=1024 * KIB, ge=1)
+    #: Media types a user may upload (415 for others): text that document_query can read.
+    upload_media_types: tuple[str, ...] = (
+        "text/plain",
+        "text/markdown",
+        "text/csv",
+        "application/json",
+    )
+
+
+class OpenAiSection(BaseModel):
+    """The OpenAI-compatible API (SOMA_OPENAI__*): per-tenant limits and bounds."""
+
+    #: Chat completions a tenant may start per window (429 beyond it); 0 turns it off.
+    requests_per_window: int = Field(default=60, ge=0)
+    window_s: float = Field(default=60.0, gt=0)
+    #: Turns a tenant may have running through this API at once (429 beyond it); 0: off.
+    concurrent_turns: int = Field(default=4, ge=0)
+    #: Retry-After sent when the concurrent-turn limit refuses a request.
+    busy_retry_after_s: int = Field(default=2, ge=1)
+    #: How long one request waits for its turn to finish (then 504 / an error chunk).
+    turn_timeout_s: float = Field(default=300.0, gt=0)
+    #: Bound on probing a model server before a turn (503 when every profile is down).
+    model_probe_timeout_s: float = Field(default=1.0, gt=0)
+    #: How long a probe's answer is reused.
+    model_probe_ttl_s: float = Field(default=5.0, ge=0)
 
 
 class GatewaySettings(CommonSettings):
     gateway: GatewaySection = GatewaySection()
+    openai: OpenAiSection = OpenAiSection()
     policy: PolicyClientSettings = PolicyClientSettings()

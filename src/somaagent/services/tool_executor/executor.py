@@ -6,7 +6,9 @@
                publishes policy.blocked; the result says "denied" with the reasons; a
                request an admin released comes back with the release header and runs)
             -> tool lookup + argument validation (failed "invalid" result saying why)
-            -> run -> store produced files as attachments -> store the result -> publish
+            -> run -> store produced files as attachments
+            -> redact secrets in stdout, stderr and data (application/redaction.py)
+            -> store the result -> publish
 
 The result is stored before it is published and the offset is committed only after the
 handler returns, so a crash at any point neither loses the result nor runs the tool twice.
@@ -23,7 +25,8 @@ from typing import Final
 import structlog
 
 from somaagent.adapters.kafka.tracing import trace_id_of
-from somaagent.application.policy.gate import PolicyGate
+from somaagent.application.policy.gate import GateResult, PolicyGate
+from somaagent.application.redaction import OutputRedactor
 from somaagent.domain.bus import EventBus, Record
 from somaagent.domain.constants import HEADER_TRACEPARENT
 from somaagent.domain.errors import SomaError, ToolError, ValidationError
@@ -70,6 +73,7 @@ class ToolExecutor:
         ledger: ExecutionLedger,
         attachments: AttachmentStore,
         gate: PolicyGate,
+        redactor: OutputRedactor,
         bus: EventBus,
         results_topic: str,
         owner: str,
@@ -80,6 +84,7 @@ class ToolExecutor:
         self.ledger = ledger
         self.attachments = attachments
         self.gate = gate
+        self.redactor = redactor
         self.bus = bus
         self.results_topic = results_topic
         self.owner = owner
@@ -129,7 +134,7 @@ class ToolExecutor:
     ) -> ToolResult:
         """Policy, validation, run and attachments for a claimed request."""
         started = time.perf_counter()
-        result = await self._checked_run(call, event, released_by)
+        result = await self.redactor.clean(call, await self._checked_run(call, event, released_by))
         result = result.model_copy(update={"duration_s": time.perf_counter() - started})
         TOOL_DURATION.labels(call.tool, result.status).observe(result.duration_s)
         return result
@@ -140,6 +145,15 @@ class ToolExecutor:
         gated = await self.gate.guard_tool(
             call, envelope=event, action="tool.execute", released_by=released_by
         )
+        result = await self._run_allowed(call, gated)
+        # a held call's resolution goes into the turn's verdicts (who allowed or denied, why)
+        return (
+            result.model_copy(update={"policy_verdict": gated.verdict})
+            if gated.resolved
+            else result
+        )
+
+    async def _run_allowed(self, call: ToolCall, gated: GateResult) -> ToolResult:
         if not gated.allowed:
             return _failed(call, "denied", gated.user_message)
         try:

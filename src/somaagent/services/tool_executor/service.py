@@ -24,11 +24,13 @@ from prometheus_client import start_http_server
 
 from somaagent.adapters.kafka import KafkaConsumerLoop, KafkaEventBus
 from somaagent.adapters.postgres.attachments import PostgresAttachmentStore
+from somaagent.adapters.postgres.audit import PostgresAuditLog
 from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.tool_executions import PostgresExecutionLedger
 from somaagent.application.policy import HttpPolicyClient
 from somaagent.application.policy.gate import PolicyGate
+from somaagent.application.redaction import OutputRedactor, scanner_from_policies
 from somaagent.domain.constants import (
     GROUP_TOOL_EXECUTOR,
     TOPIC_POLICY_BLOCKED,
@@ -95,6 +97,9 @@ class ToolExecutorService:
             ledger=PostgresExecutionLedger(pool, self.settings.postgres.command_timeout_s),
             attachments=PostgresAttachmentStore(pool),
             gate=gate,
+            redactor=OutputRedactor(
+                scanner_from_policies(self.settings.policies_root()), PostgresAuditLog(pool)
+            ),
             bus=bus,
             results_topic=self.results_topic,
             owner=self.owner,

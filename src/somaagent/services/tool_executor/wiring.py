@@ -15,6 +15,7 @@ from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.adapters.sandbox import BwrapSandbox, DockerSandbox, GvisorSandbox
 from somaagent.application.policy.gate import PolicyGate
 from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
+from somaagent.services.tool_executor.metrics import MeteredSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
 from somaagent.tools.document_query import DocumentQuery
@@ -55,7 +56,7 @@ async def build_registry(
         yield ToolRegistry(
             [
                 CodeExecution(
-                    make_sandbox(section.backend_for(CodeExecution.name), settings),
+                    MeteredSandbox(make_sandbox(section.backend_for(CodeExecution.name), settings)),
                     workspaces,
                     section.limits,
                 ),

@@ -15,7 +15,7 @@ const STATUS = {
 };
 
 const st = { key: localStorage.getItem(KEY), sid: null, ws: null, last: null, turns: new Map(),
-  done: new Set(), retry: 0, timer: null, ready: null };
+  done: new Set(), retry: 0, timer: null, ready: null, files: [] };
 
 function completedLine(p) {
   const parts = ["Completed"];
@@ -122,10 +122,12 @@ function cardsOf(li) {
 function setStatus(turn, kind, text) {
   turn.status.dataset.kind = kind; turn.status.textContent = text;
 }
-function turnFor(corr, userText) {
+// `mine` is the user's bubble, shown when it was sent; the stream may have begun the turn
+// before the POST answered, so it is moved in front of the answer either way.
+function turnFor(corr, mine) {
   let t = st.turns.get(corr);
-  if (t) return t;
-  const pending = userText ?? store(st.sid).pending[corr];
+  if (t) { if (mine) t.li.before(mine); return t; }
+  const pending = mine ? null : store(st.sid).pending[corr];
   if (pending) bubble("user", pending);
   const li = bubble("assistant", ""); li.dataset.correlationId = corr;
   const status = document.createElement("div"); status.className = "status"; li.append(status);
@@ -220,6 +222,7 @@ async function loadSessions() {
 }
 async function openSession(sid) {
   st.sid = sid; st.turns.clear(); st.done.clear(); st.last = null; location.hash = sid ?? "";
+  st.files = []; showFiles();
   $("transcript").replaceChildren(); $("empty").hidden = false; $("profile").hidden = true;
   $("sidebar").classList.remove("open");
   for (const b of $("sessions").querySelectorAll("button")) {
@@ -236,21 +239,46 @@ async function openSession(sid) {
   connect(sid, saved.turnStart ?? saved.after ?? null); scrollDown();
 }
 
+// ---- files: uploaded to the session, named by the next message (document_query reads them) ----
+function showFiles() {
+  const list = $("files"); list.replaceChildren(...st.files.map((a) => el("li", null, `📎 ${a.name}`)));
+  list.hidden = st.files.length === 0;
+}
+async function ensureSession(title) {
+  if (st.sid) return;
+  const s = await api("POST", "/v1/sessions", { title: title.slice(0, 60) });
+  await openSession(s.session_id); loadSessions().catch((err) => console.warn(err));
+}
+async function attachFile(file) {
+  await ensureSession(file.name);
+  const res = await fetch(`/v1/sessions/${encodeURIComponent(st.sid)}/attachments?name=${encodeURIComponent(file.name)}`,
+    { method: "POST", headers: { Authorization: `Bearer ${st.key}`, "Content-Type": file.type || "text/plain" }, body: file });
+  const data = await res.json();
+  if (!res.ok) throw new Error(data.error ? data.error.message : res.statusText);
+  st.files.push(data); showFiles();
+}
+async function attachAll(files) {
+  try { for (const f of files) await attachFile(f); } catch (err) { alert(err.message); }
+}
+
 async function send(ev) {
   ev.preventDefault();
   const text = $("message").value.trim(); if (!text) return;
   $("send").disabled = true;
+  const mine = bubble("user", text); scrollDown(); // shown the moment it is sent
+  const files = st.files;
+  if (files.length) mine.append(el("small", "attached", files.map((a) => `📎 ${a.name}`).join("  ")));
   try {
-    if (!st.sid) {
-      const s = await api("POST", "/v1/sessions", { title: text.slice(0, 60) });
-      await openSession(s.session_id); await loadSessions();
-    }
+    if (!st.sid) { await ensureSession(text); $("transcript").append(mine); $("empty").hidden = true; }
     await st.ready;
-    const r = await api("POST", `/v1/sessions/${encodeURIComponent(st.sid)}/messages`, { text });
+    const r = await api("POST", `/v1/sessions/${encodeURIComponent(st.sid)}/messages`,
+      { text, attachments: files.map((a) => a.attachment_id) });
+    st.files = []; showFiles();
     save((s) => { s.pending[r.correlation_id] = text; s.turnStart ??= st.last; });
-    const t = turnFor(r.correlation_id, text); setStatus(t, "busy", "Sent…");
+    const t = turnFor(r.correlation_id, mine);
+    if (!t.ended && !t.status.textContent) setStatus(t, "busy", "Sent…");
     $("message").value = ""; scrollDown();
-  } catch (err) { alert(err.message); } finally { $("send").disabled = !st.ws; }
+  } catch (err) { mine.remove(); alert(err.message); } finally { $("send").disabled = !st.ws; }
 }
 
 // ---- sign in / out ----
@@ -273,5 +301,12 @@ $("signout").onclick = () => signOut();
 $("menu").onclick = () => $("sidebar").classList.toggle("open");
 $("new-session").onclick = () => openSession(null);
 $("composer").onsubmit = send;
+$("attach").onclick = () => $("file").click();
+$("file").onchange = async () => { await attachAll([...$("file").files]); $("file").value = ""; };
+$("composer").addEventListener("dragover", (e) => { e.preventDefault(); $("composer").classList.add("dropping"); });
+$("composer").addEventListener("dragleave", () => $("composer").classList.remove("dropping"));
+$("composer").addEventListener("drop", (e) => {
+  e.preventDefault(); $("composer").classList.remove("dropping"); attachAll([...e.dataTransfer.files]);
+});
 $("message").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("composer").requestSubmit(); } });
 start().catch((err) => console.warn(err));
