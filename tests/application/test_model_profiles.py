@@ -79,6 +79,11 @@ def test_override_wins_and_fallbacks_follow_without_repeats() -> None:
     ]
     with pytest.raises(NotFoundError, match="summarizer"):
         mp.select_chain(profiles, overrides, "acme", "summarizer")
+    # a profile the message asked for starts the chain, whatever the tenant's override
+    asked = mp.select_chain(profiles, overrides, "acme", "dialogue", "mid")
+    assert [p.name for p in asked] == ["mid", "small", "tiny", "big"]
+    with pytest.raises(NotFoundError, match="no-such"):
+        mp.select_chain(profiles, overrides, "acme", "dialogue", "no-such")
 
 
 @pytest.mark.parametrize(

@@ -136,10 +136,14 @@ def select_chain(
     overrides: Sequence[ProfileOverride],
     tenant_id: str,
     role: ModelRole,
+    requested: str | None = None,
 ) -> list[ModelProfile]:
-    """The profile `tenant_id` uses for `role`, then its fallbacks in the order to try them."""
+    """The profile `tenant_id` uses for `role` (the `requested` one when given: it must be
+    a profile of that role), then its fallbacks in the order to try them."""
     by_name = {p.name: p for p in profiles}
-    chosen = next(
+    if requested is not None and getattr(by_name.get(requested), "role", None) != role:
+        raise NotFoundError(f"no {role} model profile named {requested!r}")
+    chosen = requested or next(
         (o.profile for o in overrides if (o.tenant_id, o.role) == (tenant_id, role)), None
     )
     if chosen is None:
@@ -164,10 +168,12 @@ async def seed(store: ModelProfileStore, loaded: ProfileSeed) -> int:
     return changed
 
 
-async def select(store: ModelProfileStore, tenant_id: str, role: ModelRole) -> list[ModelProfile]:
+async def select(
+    store: ModelProfileStore, tenant_id: str, role: ModelRole, requested: str | None = None
+) -> list[ModelProfile]:
     """select_chain over what the store holds now."""
     overrides = await store.list_overrides(tenant_id)
-    return select_chain(await store.list_profiles(), overrides, tenant_id, role)
+    return select_chain(await store.list_profiles(), overrides, tenant_id, role, requested)
 
 
 async def summary(store: ModelProfileStore) -> list[dict[str, Any]]:

@@ -49,6 +49,9 @@ class MessageReceived(BaseModel):
 
     text: str = Field(min_length=1, max_length=200_000)
     attachments: list[Attachment] = Field(default_factory=list)
+    #: The dialogue model profile the client chose for this turn (the OpenAI API's `model`);
+    #: None: the tenant's own (its override, else the default).
+    model_profile: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class SummaryCreated(BaseModel):

@@ -48,6 +48,8 @@ class TurnState(BaseModel):
     prompt: list[dict[str, Any]] = Field(default_factory=list)
     slm: dict[str, Any] = Field(default_factory=dict)
     model_profile: str = ""
+    #: The dialogue profile the message asked for (None: the tenant's own).
+    requested_profile: str | None = None
     tool_rounds: int = 0
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_results: list[ToolResult] = Field(default_factory=list)

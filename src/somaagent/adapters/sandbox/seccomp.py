@@ -1,10 +1,10 @@
 """A seccomp-BPF filter for sandboxed code, built with libseccomp (pyseccomp).
 
-Default allow, with every syscall that Docker's default profile leaves out of its allow
-list answered by EPERM: tracing and other
-processes' memory, mounts (old and new API), namespaces, keyrings, BPF, perf, io_uring,
-userfaultfd, module loading, kexec, clocks, swap, accounting, quotas, NUMA policy and the
-obsolete calls. Three calls are filtered on their arguments, as Docker does:
+Default allow, with the syscalls that Docker's default profile leaves out of its allow
+list (io_uring included, which Docker also stopped allowing) answered by EPERM: tracing
+and other processes' memory, mounts (old and new API), namespaces, keyrings, BPF, perf,
+io_uring, userfaultfd, module loading, kexec, clocks, swap, accounting, quotas, NUMA
+policy and the obsolete calls. Three calls are filtered on their arguments, as Docker does:
 
 - `clone` with any CLONE_NEW* flag -> EPERM (a nested user namespace would give the code
   every capability inside it, the start of most namespace escapes);

@@ -34,9 +34,10 @@ class Transactions(Protocol):
 
 
 class ModelSelector(Protocol):
-    """The dialogue model for a tenant: its profile with the fallback chain behind it."""
+    """The dialogue model for a tenant (or the dialogue profile a message asked for): the
+    profile with the fallback chain behind it."""
 
-    async def dialogue(self, tenant_id: str) -> ChatModel: ...
+    async def dialogue(self, tenant_id: str, requested: str | None = None) -> ChatModel: ...
 
 
 class ToolCatalog(Protocol):

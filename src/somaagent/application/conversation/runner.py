@@ -122,6 +122,7 @@ class TurnRunner:
             persona_id=event.persona_id,
             inbound_event_id=event.event_id,
             user_text=message.text if problem is None else storable(message.text),
+            requested_profile=message.model_profile,
         )
         claim, state = await self._turns.claim_inbound(fresh)
         if claim == "duplicate":
@@ -153,7 +154,7 @@ class TurnRunner:
             await out.emit("thinking", tool="document_query", message=f"reading {files[0].name}")
             await self._request_tool(state, out, UseTool("document_query", query))
             return
-        model = await self._models.dialogue(state.tenant_id)
+        model = await self._models.dialogue(state.tenant_id, state.requested_profile)
         persona = self._personas.get(state.persona_id)
         tools = self._tools.specs(persona.tools)
         tool = route(slm, persona.tool_intents, tools)
@@ -291,7 +292,7 @@ class TurnRunner:
                 message=f"{call.tool}: {result.status}",
                 card=tool_card(call, result),
             )
-            model = await self._models.dialogue(state.tenant_id)
+            model = await self._models.dialogue(state.tenant_id, state.requested_profile)
             if await self._repair(model, state, out, call, result):
                 return claim
             await self._answers.grounded(state, out, model, call, result)

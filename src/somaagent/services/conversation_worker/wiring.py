@@ -76,20 +76,23 @@ class ProfileModels:
         self._store = store
         self._http = http
         self._llm = llm
-        self._cache: dict[tuple[str, str], tuple[float, ChatModel]] = {}
+        self._cache: dict[tuple[str, str, str | None], tuple[float, ChatModel]] = {}
 
-    async def for_role(self, tenant_id: str, role: ModelRole) -> ChatModel:
-        key = (tenant_id, role)
+    async def for_role(
+        self, tenant_id: str, role: ModelRole, requested: str | None = None
+    ) -> ChatModel:
+        key = (tenant_id, role, requested)
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        chain = chain_model(await select(self._store, tenant_id, role), self._http, self._llm)
+        profiles = await select(self._store, tenant_id, role, requested)
+        chain = chain_model(profiles, self._http, self._llm)
         model = MeteredChatModel(chain)
         self._cache[key] = (time.monotonic() + PROFILE_TTL_S, model)
         return model
 
-    async def dialogue(self, tenant_id: str) -> ChatModel:
-        return await self.for_role(tenant_id, "dialogue")
+    async def dialogue(self, tenant_id: str, requested: str | None = None) -> ChatModel:
+        return await self.for_role(tenant_id, "dialogue", requested)
 
 
 class ToolRequestGate:

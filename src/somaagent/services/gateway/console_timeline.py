@@ -209,6 +209,7 @@ def extra_items(
                     title=f"Requeue item ({it.status})",
                     status=it.status,
                     fields=requeue_fields(it.model_dump(mode="json")),
+                    key=f"requeue:{it.id}",
                 )
             )
     return extra

@@ -65,6 +65,8 @@ class Item(BaseModel):
     fields: list[tuple[str, str]] = []
     blocks: list[Block] = []
     links: list[Link] = []
+    #: Set on items that change in place (a requeue item): a newer copy replaces the older.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

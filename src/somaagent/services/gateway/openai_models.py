@@ -2,13 +2,13 @@
 
 A model id is a model profile's name (`GET /v1/models` lists them). A chat request names
 a dialogue profile: an unknown name, or a profile of another role, is 404 model_not_found.
-The conversation worker runs a tenant's turns on the tenant's dialogue profile (its
-override, else the default) with that profile's fallbacks, so a request must name that
-profile; another dialogue profile is refused with 400 model_not_selectable, naming the one
-to use. Before a turn starts, the profile's chain is probed (GET <base_url>/models): when
-no server of the chain answers, the request is refused with 503 and no turn is run. The
-profiles are reused for PROFILE_TTL_S and each probe's answer for `model_probe_ttl_s`, so a
-request usually pays neither a database read nor a probe (bench/openai_facade.py).
+Any dialogue profile may be named: the message carries it (`MessageReceived.model_profile`)
+and the conversation worker runs the turn on it with its own fallbacks, instead of the
+tenant's profile (its override, else the default). Before a turn starts, the profile's
+chain is probed (GET <base_url>/models): when no server of the chain answers, the request
+is refused with 503 and no turn is run. The profiles are reused for PROFILE_TTL_S and each
+probe's answer for `model_probe_ttl_s`, so a request usually pays neither a database read
+nor a probe (bench/openai_facade.py).
 """
 
 from __future__ import annotations
@@ -34,23 +34,14 @@ def model_not_found(model: str, reason: str) -> OpenAiError:
     )
 
 
-def choose(chain: list[ModelProfile], known: list[ModelProfile], model: str) -> ModelProfile:
-    """The profile `model` names, checked against the tenant's dialogue chain (pure)."""
+def choose(known: list[ModelProfile], model: str) -> ModelProfile:
+    """The dialogue profile `model` names (pure); 404 for anything else."""
     named = next((p for p in known if p.name == model), None)
     if named is None:
         names = ", ".join(p.name for p in known if p.role == "dialogue")
         raise model_not_found(model, f"no such model; chat models: {names}")
     if named.role != "dialogue":
         raise model_not_found(model, f"a {named.role} profile, not a chat model")
-    if named.name != chain[0].name:
-        raise OpenAiError(
-            400,
-            "invalid_request_error",
-            "model_not_selectable",
-            f"model {model!r}: this tenant's turns run on {chain[0].name!r}; "
-            "an admin chooses another with `soma models override`",
-            "model",
-        )
     return named
 
 
@@ -111,7 +102,9 @@ class ModelGate:
     async def resolve(self, tenant_id: str, model: str) -> ModelProfile:
         """The dialogue profile a request runs on; 404/400 for a wrong model, 503 when down."""
         known, chain = await self.profiles(tenant_id)
-        profile = choose(chain, known, model)
+        profile = choose(known, model)
+        if profile.name != chain[0].name:  # another dialogue profile than the tenant's own
+            chain = model_profiles.select_chain(known, [], tenant_id, "dialogue", profile.name)
         if not await self.any_up(chain):
             names = ", ".join(p.name for p in chain)
             raise OpenAiError(

@@ -147,7 +147,7 @@ async def _chat(request: Request) -> Response:
     try:
         session = session or await open_session(runtime, who, None)
         watch = TurnWatch(runtime, session, slot.turn_id)
-        await watch.start(who, users[-1])
+        await watch.start(who, users[-1], profile.name)
     except BaseException:
         await slot.release()
         raise

@@ -66,12 +66,12 @@ class TurnWatch:
         self.correlation_id = correlation_id
         self._sub: Subscription | None = None
 
-    async def start(self, who: Principal, text: str) -> None:
+    async def start(self, who: Principal, text: str, profile: str) -> None:
         runtime, session = self._runtime, self._session
         self._sub = runtime.hub.subscribe(session.session_id)
         event = make_event(
             MESSAGE_RECEIVED,
-            MessageReceived(text=text),
+            MessageReceived(text=text, model_profile=profile),
             session_id=session.session_id,
             tenant_id=who.tenant_id,
             persona_id=session.persona_id,

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const KEY = "soma.key";
 const POLL_MS = 3000;
-const ICONS = { running: "⟳", awaiting_tool: "⚙", awaiting_policy: "⏸", completed: "✓", failed: "✗", unknown: "?" };
+const ICONS = { running: "↻", awaiting_tool: "⚙", awaiting_policy: "⚑", completed: "✓", failed: "✗", idle: "·", unknown: "?" };
 const st = { key: localStorage.getItem(KEY), sid: null, after: 0, next: null, ws: null, turns: new Map(),
   cursor: null, view: "pending", item: null, timer: null, refresh: null, live: false };
 
@@ -81,9 +81,11 @@ function showTurn(t) {
 function addPage(page) {
   for (const it of page.items) {
     const items = turnGroup(it.turn).querySelector(".items");
-    const key = `${it.seq}:${it.kind}:${it.title}`;
-    if (items.querySelector(`[data-key="${CSS.escape(key)}"]`)) continue;
-    const li = itemEl(it); li.dataset.key = key; items.append(li);
+    // an item with a key (a requeue item) is replaced by its newer copy, in place
+    const key = it.key || `${it.seq}:${it.kind}:${it.title}`;
+    const old = $("timeline").querySelector(`li.item[data-key="${CSS.escape(key)}"]`);
+    const li = itemEl(it); li.dataset.key = key;
+    if (old && it.key) old.replaceWith(li); else if (!old) items.append(li);
   }
   for (const t of page.turns) showTurn(t);
   st.after = page.last_seq; st.next = page.next_after;
@@ -155,7 +157,9 @@ async function catchUp() {
 }
 function scheduleCatchUp() {
   clearTimeout(st.refresh);
-  st.refresh = setTimeout(() => { catchUp().catch((e) => console.warn(e)); loadProfile(st.sid).catch(() => {}); }, 250);
+  st.refresh = setTimeout(() => {
+    catchUp().catch((e) => console.warn(e)); loadProfile(st.sid).catch(() => {}); loadSessions(false).catch(() => {});
+  }, 250);
 }
 
 // ---- live: the session's WebSocket stream (the same one the chat page uses) ----
@@ -267,5 +271,5 @@ $("more-timeline").onclick = async () => {
 };
 $("reason").oninput = toggleResolve;
 $("resolve").onsubmit = resolve;
-window.addEventListener("hashchange", () => route().catch((e) => console.warn(e)));
+window.addEventListener("hashchange", () => { if (st.key) route().catch((e) => console.warn(e)); });
 start().catch((e) => console.warn(e));
