@@ -178,6 +178,9 @@ def test_code_that_raised_gets_a_repair_round_with_its_error() -> None:
     assert orjson.loads(messages[3]["content"]) == call.arguments
     assert messages[3]["role"] == "assistant" and messages[4]["role"] == "user"
     assert "NameError: name 'mississippi' is not defined" in messages[4]["content"]
+    assert "write it in quotes ('mississippi')" in messages[4]["content"]
+    other = raised.model_copy(update={"stderr": "ZeroDivisionError: division by zero"})
+    assert "quotes" not in repair_messages(prompt, PY, call, other)[4]["content"]
 
 
 def test_parse_arguments() -> None:
@@ -281,6 +284,10 @@ def test_a_compound_statement_after_a_semicolon_is_split_onto_its_own_line() -> 
         "if True:\n    x = 1\n    for i in range(x): print(i)"
     )
     kept = "print('a; b'); print(2)"  # valid already: untouched, the string too
+    cut_short = "with open('t.md', 'w') as f:\n    f.write('| n |\n| 1 |\n"  # ended early
+    assert finish_code({"language": "python", "code": cut_short})["code"] == (
+        "with open('t.md', 'w') as f:\n    f.write('| n |\\n| 1 |\\n')"
+    )
     assert finish_code({"language": "python", "code": kept})["code"] == kept
 
 

@@ -55,6 +55,26 @@ def test_replies_that_echo_tool_syntax_refuse_or_omit_the_result_fail() -> None:
     assert grounding_problem("", CODE, result) == "empty reply"
 
 
+def test_a_reply_after_a_failed_tool_must_say_it_failed() -> None:
+    failed = ToolResult(
+        request_id="r", tool="code_execution", status="error",
+        stderr="NameError: name 'mississippi' is not defined",
+    )  # fmt: skip
+    invented = "The letter 's' appears 4 times in 'mississippi'."
+    assert "failed" in str(grounding_problem(invented, CODE, failed))
+    for honest in (
+        "The code failed: mississippi is not defined.",
+        "There was an error: the name mississippi is not defined.",
+        "I couldn't run it, because the word was not in quotes.",
+    ):
+        assert grounding_problem(honest, CODE, failed) is None, honest
+    assert templated_reply(CODE, failed) == (
+        "code_execution did not succeed (error): NameError: name 'mississippi' is not defined"
+    )
+    timed_out = failed.model_copy(update={"status": "timeout", "stderr": ""})
+    assert grounding_problem("The code timed out after 60 s.", CODE, timed_out) is None
+
+
 def test_numbers_match_with_thousands_separators_and_case() -> None:
     assert grounding_problem("It is 847,288,609,443.", CODE, ran("847288609443")) is None
     assert grounding_problem("Reversed: DESSERTS", CODE, ran("desserts")) is None

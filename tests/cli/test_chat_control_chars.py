@@ -1,8 +1,9 @@
 """`soma chat` never hands a tool's control characters (ANSI escapes, NUL) to the terminal.
 
 Live on the real platform: the sandboxed code prints a clear-screen and a colour escape and
-a NUL; `soma chat` shows them as visible escape text, and the session's stored record still
-holds the raw characters.
+a NUL. The session's stored record keeps the escapes raw, with the NUL as U+FFFD (PostgreSQL
+cannot hold NUL; before, the executor failed to record the result and the turn expired);
+`soma chat` shows the escapes as visible text and sends no control character to the terminal.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from somaagent.services.conversation_worker import WorkerSettings
 
 SOMA = str(Path(sys.executable).with_name("soma"))
 MESSAGE = "run python: print(chr(27) + '[2J' + chr(27) + '[31mRED' + chr(0) + 'END')"
-RAW = "\x1b[2J\x1b[31mRED\x00END"
-SHOWN = "\\x1b[2J\\x1b[31mRED\\x00END"
+STORED = "\x1b[2J\x1b[31mRED\ufffdEND"
+SHOWN = "\\x1b[2J\\x1b[31mRED\ufffdEND"
 
 
 async def soma_chat(base_url: str, key: str, message: str) -> tuple[int, bytes, str]:
@@ -62,4 +63,5 @@ async def test_soma_chat_escapes_control_characters_of_tool_output(
     assert block, f"no code_execution card in the output:\n{text}"
     assert f"│ {SHOWN}" in block, text
     session_id = err.split("session ", 1)[1].split()[0]
-    assert any(RAW in stdout for stdout in await stored_tool_stdout(web_gateway.base_url, key, session_id))
+    stored = await stored_tool_stdout(web_gateway.base_url, key, session_id)
+    assert any(STORED in stdout for stdout in stored), stored

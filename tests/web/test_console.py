@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from services.gateway.conftest import RunningGateway
 from somaagent.adapters.openfga import OpenFgaClient
@@ -73,6 +73,45 @@ async def console(browser: Browser, gw: RunningGateway, key: str, where: str) ->
     return page
 
 
+async def resolve_in_dashboard(page: Page, item_id: str) -> None:
+    """Open the held item in the dashboard, allow it with a reason, see the audit trail."""
+    row = page.locator(f'#requeue-list li[data-item-id="{item_id}"]')
+    await expect(row).to_contain_text("code_execution")
+    await row.locator("a").click()
+    await expect(page.locator("#item-title")).to_contain_text("pending")
+    allow = page.locator('#resolve button[data-decision="allow"]')
+    await expect(allow).to_be_disabled()  # a reason is required
+    await page.locator("#reason").fill("ticket OPS-1: test key, safe to print")
+    await page.screenshot(path=str(DOCS / "console-requeue.png"))
+    await allow.click()
+    await expect(page.locator("#item-title")).to_contain_text("released")
+    await expect(page.locator("#audit")).to_contain_text("requeue.allowed")
+    await expect(page.locator("#chain")).to_have_text("hash chain intact ✓")
+    await expect(page.locator("[data-count=pending]")).to_have_text("0")
+
+
+async def see_it_completed(page: Page, group: Locator, sid: str, turn: str) -> None:
+    """The inspector, never reloaded, shows the turn complete with every event of it."""
+    await expect(group).to_have_attribute("data-status", "completed", timeout=150_000)
+    await expect(group.locator('li.item[data-kind="tool_result"]')).to_contain_text("[REDACTED")
+    for kind in ("slm", "model_call", "assistant"):
+        await expect(group.locator(f'li.item[data-kind="{kind}"]')).to_be_visible()
+    await expect(group.locator('li.item[data-kind="model_call"]')).to_contain_text("TTFT")
+    requeue = group.locator('li.item[data-kind="requeue"]')
+    await expect(requeue).to_have_count(1)  # the same item, updated in place
+    await expect(requeue).to_contain_text("released")
+    listed = page.locator(f'#session-list li[data-session-id="{sid}"]')
+    await expect(listed).to_have_attribute("data-status", "completed")
+    assert await page.evaluate("() => window.__sameDocument === true")
+    await page.screenshot(path=str(DOCS / "console-inspector-completed.png"))
+    use = page.locator("#profile-use li")
+    await expect(use).to_contain_text(": 1 turns")  # one turn, answered by one profile
+    answered = (await use.text_content() or "").split(":")[0]
+    await expect(page.locator("#profile-turns")).to_contain_text(f"{turn[:8]}: {answered}")
+    await expect(group.locator(".turn-profile")).to_have_text(f"answered by {answered}")
+    await page.locator("#profile-panel").screenshot(path=str(DOCS / "console-profile.png"))
+
+
 async def test_admin_inspects_a_held_turn_resolves_it_and_watches_it_complete_live(
     browser: Browser,
     web_gateway: RunningGateway,
@@ -82,9 +121,8 @@ async def test_admin_inspects_a_held_turn_resolves_it_and_watches_it_complete_li
     async with httpx.AsyncClient(base_url=web_gateway.base_url, timeout=30) as api:
         sid, turn, item_id = await held_turn(api, keys3["user"], keys3["admin"])
 
-        inspector = await console(
-            browser, web_gateway, keys3["admin"], f"/session/{sid}/turn/{turn}"
-        )
+        where = f"/session/{sid}/turn/{turn}"
+        inspector = await console(browser, web_gateway, keys3["admin"], where)
         group = inspector.locator(f'{TURN}[data-turn="{turn}"]')
         await expect(group).to_have_attribute("data-status", "awaiting_policy", timeout=30_000)
         await expect(group).to_have_class("turn focus")
@@ -93,44 +131,16 @@ async def test_admin_inspects_a_held_turn_resolves_it_and_watches_it_complete_li
         verdict = group.locator('li.item[data-kind="policy_verdict"]').first
         await expect(verdict).to_contain_text("deny")
         await expect(verdict).to_contain_text("constitution hash")
-        await expect(group.locator('li.item[data-kind="tool_call"]')).to_contain_text(
-            "code_execution"
-        )
+        call = group.locator('li.item[data-kind="tool_call"]')
+        await expect(call).to_contain_text("code_execution")
         await expect(inspector.locator("#profile-fields")).to_contain_text("active profile")
         await expect(inspector.locator("#pending-count")).to_have_text("1", timeout=10_000)
         await inspector.evaluate("() => { window.__sameDocument = true; }")
         await inspector.screenshot(path=str(DOCS / "console-inspector.png"))
-        await inspector.locator("#profile-panel").screenshot(path=str(DOCS / "console-profile.png"))
 
         dashboard = await console(browser, web_gateway, keys3["admin"], "/requeue")
-        row = dashboard.locator(f'#requeue-list li[data-item-id="{item_id}"]')
-        await expect(row).to_contain_text("code_execution")
-        await row.locator("a").click()
-        await expect(dashboard.locator("#item-title")).to_contain_text("pending")
-        allow = dashboard.locator('#resolve button[data-decision="allow"]')
-        await expect(allow).to_be_disabled()  # a reason is required
-        await dashboard.locator("#reason").fill("ticket OPS-1: test key, safe to print")
-        await dashboard.screenshot(path=str(DOCS / "console-requeue.png"))
-        await allow.click()
-        await expect(dashboard.locator("#item-title")).to_contain_text("released")
-        await expect(dashboard.locator("#audit")).to_contain_text("requeue.allowed")
-        await expect(dashboard.locator("#chain")).to_have_text("hash chain intact ✓")
-        await expect(dashboard.locator("[data-count=pending]")).to_have_text("0")
-
-        # the inspector, never reloaded, shows the turn complete with the tool's output
-        await expect(group).to_have_attribute("data-status", "completed", timeout=150_000)
-        result = group.locator('li.item[data-kind="tool_result"]')
-        await expect(result).to_contain_text("[REDACTED")
-        for kind in ("slm", "model_call", "assistant"):
-            await expect(group.locator(f'li.item[data-kind="{kind}"]')).to_be_visible()
-        await expect(group.locator('li.item[data-kind="model_call"]')).to_contain_text("TTFT")
-        requeue = group.locator('li.item[data-kind="requeue"]')
-        await expect(requeue).to_have_count(1)  # the same item, updated in place
-        await expect(requeue).to_contain_text("released")
-        listed = inspector.locator(f'#session-list li[data-session-id="{sid}"]')
-        await expect(listed).to_have_attribute("data-status", "completed")
-        assert await inspector.evaluate("() => window.__sameDocument === true")
-        await inspector.screenshot(path=str(DOCS / "console-inspector-completed.png"))
+        await resolve_in_dashboard(dashboard, item_id)
+        await see_it_completed(inspector, group, sid, turn)
 
         # another tenant's user key: the page and the API refuse the session
         stranger = await console(browser, web_gateway, keys3["stranger"], f"/session/{sid}")

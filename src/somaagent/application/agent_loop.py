@@ -18,6 +18,7 @@ refusal without a model call.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +218,7 @@ ARGUMENT_HINTS: dict[str, str] = {
 }
 #: Lines of a failed run's error output the repair round shows the model.
 REPAIR_ERROR_LINES = 6
+_UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
 
 
 def argument_instruction(tool: ToolSpec) -> str:
@@ -263,15 +265,29 @@ def repair_messages(
     """The argument step again, with the failed arguments and the error they raised: the
     model writes corrected arguments."""
     error = "\n".join(result.stderr.strip().splitlines()[-REPAIR_ERROR_LINES:])
+    hint = repair_hint(error)
     return [
         *argument_messages(prompt, tool),
         {"role": "assistant", "content": orjson.dumps(call.arguments).decode()},
         {
             "role": "user",
-            "content": f"That failed with:\n{error}\nFix the code and reply with the "
+            "content": f"That failed with:\n{error}\n{hint}Fix the code and reply with the "
             "corrected arguments as a JSON object only.",
         },
     ]
+
+
+def repair_hint(error: str) -> str:
+    """A line of help for the error a small model most often cannot fix alone: a bare word
+    meant as text (without this line the 1.5B wrote `mississippi.count('s')` again)."""
+    undefined = _UNDEFINED_NAME.search(error)
+    if undefined is None:
+        return ""
+    name = undefined.group(1)
+    return (
+        f"{name} is not defined: if it is text, write it in quotes ('{name}'); "
+        "if it is a module, import it.\n"
+    )
 
 
 def parse_arguments(text: str, tool: ToolSpec) -> Decision:

@@ -6,6 +6,7 @@ again; each repair below fixes one of them and is kept only when the result pars
     escape_newlines_in_strings(code)  "\\n" decoded into a real line break inside a string
     split_semicolons(code)            `import json; with open(...)`: a compound statement
                                       after a semicolon is not Python
+    close_open_ends(code)             code that stops inside a string or with brackets open
     add_missing_imports(code)         `math.factorial(12)` without `import math`
     finish_code(arguments)            all of the above, then the REPL rule: a result the
                                       code computes but never prints is printed
@@ -32,17 +33,24 @@ def _parses(code: str) -> bool:
     return True
 
 
-def escape_newlines_in_strings(code: str) -> str:
-    """`code` with line breaks inside one-line string literals written as \\n, when that
-    makes it valid Python (a small model writing JSON often emits "\\n" where it meant a
-    backslash-n inside a Python string); else `code` unchanged."""
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _scan(code: str) -> tuple[str, str | None, list[str]]:
+    """`code` with line breaks inside one-line string literals written as \\n, the quote
+    still open at the end (or None), and the brackets still open outside strings."""
     out: list[str] = []
     quote: str | None = None
+    brackets: list[str] = []
     chars = iter(code)
     for ch in chars:
         piece = ch
         if quote is None and ch in "'\"" and "".join(out[-2:]) != ch * 2:
             quote = ch
+        elif quote is None and ch in _CLOSERS:
+            brackets.append(ch)
+        elif quote is None and ch in _CLOSERS.values() and brackets:
+            brackets.pop()
         elif quote is not None and ch == "\\":
             piece = ch + next(chars, "")  # an escape: keep it and the character it escapes
         elif quote is not None and ch == quote:
@@ -50,8 +58,26 @@ def escape_newlines_in_strings(code: str) -> str:
         elif quote is not None and ch == "\n":
             piece = "\\n"
         out.append(piece)
-    repaired = "".join(out)
+    return "".join(out), quote, brackets
+
+
+def escape_newlines_in_strings(code: str) -> str:
+    """`code` with line breaks inside one-line string literals written as \\n, when that
+    makes it valid Python (a small model writing JSON often emits "\\n" where it meant a
+    backslash-n inside a Python string); else `code` unchanged."""
+    repaired, _, _ = _scan(code)
     return repaired if _parses(repaired) else code
+
+
+def close_open_ends(code: str) -> str:
+    """`code` that stops inside a string or with brackets open (the model ended its JSON
+    early), closed: the string's quote, then each open bracket; kept only if it parses."""
+    repaired, quote, brackets = _scan(code)
+    ending = (quote or "") + "".join(_CLOSERS[b] for b in reversed(brackets))
+    if not ending:
+        return code
+    closed = repaired.rstrip("\n") + ending
+    return closed if _parses(closed) else code
 
 
 def _semicolons(code: str) -> list[tuple[int, int]]:
@@ -117,17 +143,18 @@ def add_missing_imports(code: str) -> str:
 
 
 def repair_python(code: str) -> str:
-    """`code` made to parse when one of the known slips broke it, with its missing
-    standard-library imports added."""
+    """`code` made to parse when one of the known slips broke it (the first repair, or
+    pair of repairs, that works), with its missing standard-library imports added."""
     if not _parses(code):
-        for repair in (escape_newlines_in_strings, split_semicolons):
-            candidate = repair(code)
+        for candidate in (
+            escape_newlines_in_strings(code),
+            split_semicolons(code),
+            split_semicolons(escape_newlines_in_strings(code)),
+            close_open_ends(code),
+        ):
             if candidate != code:
                 code = candidate
                 break
-        else:
-            candidate = split_semicolons(escape_newlines_in_strings(code))
-            code = candidate if _parses(candidate) else code
     return add_missing_imports(code)
 
 

@@ -10,7 +10,8 @@ checked before the user reads it:
     templated_reply(call, result)           the last resort: a sentence that states the result
 
 A reply fails the check when it echoes tool-call syntax, refuses after a tool that
-succeeded, or omits a short result (a number, a word, a line of output). The turn records
+succeeded, omits a short result (a number, a word, a line of output), or answers after a
+tool that failed without saying so (a small model then states a value it invented). The turn records
 which path its answer took (`AnswerPath`).
 """
 
@@ -38,6 +39,12 @@ TOOL_SYNTAX = re.compile(
 REFUSAL = re.compile(
     r"\b(?:I'?m sorry|I am sorry|I apologi[sz]e|I can(?:'|no)t (?:assist|help|do that)"
     r"|I(?:'m| am) (?:not able|unable) to)\b",
+    re.IGNORECASE,
+)
+#: Words by which a reply says that a tool did not succeed.
+ADMITS_FAILURE = re.compile(
+    r"\b(?:fail\w*|errors?|exception|could ?n[o']t|did ?n[o']t|unable|not (?:work|run|succeed)"
+    r"\w*|problem|issue|went wrong|timed? ?out|denied|not allowed)\b",
     re.IGNORECASE,
 )
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
@@ -117,6 +124,8 @@ def grounding_problem(reply: str, call: ToolCall, result: ToolResult) -> str | N
         return "tool-call syntax in the reply"
     if result.status == "ok" and REFUSAL.search(reply):
         return "a refusal after the tool succeeded"
+    if result.status != "ok" and not ADMITS_FAILURE.search(reply):
+        return "the reply does not say that the tool failed"
     key = key_result(call, result)
     if key is not None and not all(_normal(line) in _normal(reply) for line in key.splitlines()):
         return f"the reply omits the result {key!r}"
@@ -128,7 +137,9 @@ def templated_reply(call: ToolCall, result: ToolResult) -> str:
     if silent(call, result):
         return "The code ran but printed nothing, so there is no result to report."
     if result.status != "ok":
-        return f"{call.tool} did not succeed ({result.status}). {result_text(call, result)}"
+        lines = (result.stderr or result.reason or result.stdout or "").strip().splitlines()
+        detail = lines[-1] if lines else "no details"
+        return f"{call.tool} did not succeed ({result.status}): {detail}"
     key = key_result(call, result)
     if key is not None:
         return f"The result is {key}." if "\n" not in key else f"The output is:\n{key}"

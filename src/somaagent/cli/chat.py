@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from somaagent.cli.common import console, err_console
+from somaagent.cli.terminal_text import visible_payload
 from somaagent.domain.tool_card import ToolCard
 
 TERMINAL = {"completed", "error"}
@@ -139,7 +140,7 @@ async def show_answer(stream: StreamClient, correlation_id: str, base_url: str =
     attempt, status = 1, "sent"
     with Live(Text("…"), console=console, refresh_per_second=20, transient=False) as live:
         while status not in TERMINAL:
-            p = await stream.next_payload()
+            p = visible_payload(await stream.next_payload())
             if p.get("correlation_id") != correlation_id:
                 continue
             status = str(p.get("status"))

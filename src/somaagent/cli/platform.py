@@ -1,4 +1,8 @@
-"""`soma up | down | status`: the whole platform (the stack, then its own processes)."""
+"""`soma up | down | status`: the whole platform (the stack, then its own processes).
+
+`soma up` ends by starting the supervisor (devstack/supervisor.py), which restarts a platform
+process that dies; `soma down` stops it first; `soma status` shows what it saw.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ import time
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from somaagent.cli.common import console, load_settings, reports_errors
 from somaagent.cli.infra import print_status
-from somaagent.devstack import Stack
-from somaagent.devstack.platform import GatewayProcess, provision
+from somaagent.devstack import Stack, StackContext
+from somaagent.devstack.platform import PLATFORM_TYPES, GatewayProcess, provision
 from somaagent.devstack.prometheus import PrometheusService
+from somaagent.devstack.supervisor import (
+    read_records,
+    running_pid,
+    start_supervisor,
+    stop_supervisor,
+)
 
 
 @reports_errors
@@ -24,6 +35,7 @@ def up() -> None:
     provision(platform.ctx)
     for svc in platform.services[len(Stack(settings).services) :]:
         console.print(f"{svc.name}: {svc.up()}")
+    console.print(f"supervisor: {start_supervisor(platform.ctx)}")
     gateway = platform.service(GatewayProcess.name)
     console.print(f"platform up in {time.monotonic() - started:.1f}s")
     console.print(f"open http://127.0.0.1:{gateway.port}/  (create a key: soma keys create)")
@@ -47,11 +59,41 @@ def down(
     platform = Stack(settings, platform=True)
     infra_count = len(Stack(settings).services)
     targets = platform.services[infra_count:] if keep_stack else platform.services
+    console.print(f"supervisor: {stop_supervisor(platform.ctx)}")
     for svc in reversed(targets):
         console.print(f"{svc.name}: {svc.down()}")
 
 
 @reports_errors
 def status() -> None:
-    """Every server and platform process: state, port, version; exit 1 unless all are up."""
-    print_status(Stack(load_settings(), platform=True).status())
+    """Every server and platform process: state, port, version; the supervisor's restarts;
+    exit 1 unless all are up."""
+    stack = Stack(load_settings(), platform=True)
+    try:
+        print_status(stack.status())
+    finally:  # print_status exits 1 when a service is not up: show the restarts anyway
+        print_supervision(stack.ctx)
+
+
+def print_supervision(ctx: StackContext) -> None:
+    """Each platform process's restarts, last exit and why its last start failed."""
+    pid = running_pid(ctx)
+    console.print(f"supervisor: {'up (pid ' + str(pid) + ')' if pid else 'not running'}")
+    records = read_records(ctx)
+    table = Table("process", "restarts", "last exit", "next start", "why")
+    for name in (t.name for t in PLATFORM_TYPES):
+        r = records.get(name)
+        if r is None:
+            table.add_row(name, "0", "-", "-", "-")
+            continue
+        at = r.next_attempt_at.strftime("%H:%M:%S") if r.next_attempt_at else "-"
+        table.add_row(name, str(r.restarts), r.last_exit or "-", at, _short(r.why))
+    console.print(table)
+
+
+def _short(why: str | None) -> str:
+    """The reason's first line (it names the log) and its last (the log's last line)."""
+    if not why:
+        return "-"
+    lines = [line for line in why.splitlines() if line.strip()]
+    return lines[0] if len(lines) == 1 else f"{lines[0]}\n… {lines[-1]}"

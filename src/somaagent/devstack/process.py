@@ -59,6 +59,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def exit_status(pid: int) -> int | None:
+    """How a child this process started ended (Popen.returncode: negative for a signal);
+    None while it runs, or for a process this one did not start."""
+    child = _CHILDREN.get(pid)
+    return None if child is None else child.poll()
+
+
+def describe_exit(pid: int) -> str:
+    """`exit 1`, `killed by SIGKILL`, or why the status is unknown (not our child)."""
+    code = exit_status(pid)
+    if code is None:
+        return "exited (status unknown: started by another launcher run)"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
 def read_pid(pidfile: Path) -> int | None:
     try:
         return int(pidfile.read_text().strip().splitlines()[0])

@@ -92,6 +92,9 @@ class ChatRequest(BaseModel):
     #: A JSON Schema the answer must validate against (response_format json_schema).
     json_schema: dict[str, Any] | None = None
     seed: int | None = None
+    #: OpenAI's presence_penalty: subtracted once from the logit of every token already
+    #: written (a mild guard against a small model repeating itself until max_tokens).
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
 
     @field_validator("messages")
     @classmethod

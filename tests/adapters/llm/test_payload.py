@@ -34,6 +34,9 @@ def test_profile_parameters_fill_what_the_request_leaves_open() -> None:
     override = ChatRequest(messages=[{"role": "user", "content": "x"}], max_tokens=5, temperature=0)
     body = build_payload(PROFILE, override, stream=False)
     assert (body["max_tokens"], body["temperature"], "stream" in body) == (5, 0, False)
+    assert "presence_penalty" not in body  # the server's default unless asked
+    guarded = override.model_copy(update={"presence_penalty": 0.3})
+    assert build_payload(PROFILE, guarded, stream=False)["presence_penalty"] == 0.3
 
 
 def test_force_tool_call_prefills_and_requires_one_call() -> None:

@@ -191,3 +191,12 @@ async def test_cannot_write_proc_sys(sandbox: BwrapSandbox, workdir: Path) -> No
     result = await run_py(sandbox, workdir, code)
     assert result.status == "error"
     assert any(e in result.stderr for e in ("Read-only file system", "Permission denied"))
+
+
+async def test_output_keeps_escapes_and_makes_nul_storable(
+    sandbox: BwrapSandbox, workdir: Path
+) -> None:
+    """ANSI escapes come back as written; NUL (which PostgreSQL cannot hold) as U+FFFD."""
+    code = "import sys; sys.stdout.buffer.write(b'\\x1b[31mRED\\x00END\\xff\\n')"
+    result = await run_py(sandbox, workdir, code)
+    assert (result.status, result.stdout) == ("ok", "\x1b[31mRED\ufffdEND\ufffd\n")

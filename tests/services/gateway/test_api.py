@@ -63,7 +63,7 @@ async def test_message_is_produced_to_inbound_and_answered_202(
     assert event["type"] == MESSAGE_RECEIVED
     assert event["session_id"] == sid and event["tenant_id"] == tenant.tenant_id
     assert event["correlation_id"] == body["correlation_id"]
-    assert event["payload"] == {"text": "hi", "attachments": []}
+    assert event["payload"] == {"text": "hi", "attachments": [], "model_profile": None}
 
 
 async def test_sessions_list_get_and_paged_history(http: httpx.AsyncClient, tenant: Tenant) -> None:

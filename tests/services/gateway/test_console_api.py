@@ -13,6 +13,8 @@ import httpx
 
 from services.gateway.conftest import Tenant
 from somaagent.adapters.postgres.event_store import PostgresEventStore
+from somaagent.adapters.postgres.sessions import PostgresSessions
+from somaagent.adapters.postgres.turn_state import PostgresTurnStates
 from somaagent.domain.event_types import (
     MEMORY_OPERATION_RECORDED,
     MESSAGE_RECEIVED,
@@ -29,6 +31,7 @@ from somaagent.domain.events import Envelope
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import Attachment, ToolCall, ToolResult
+from somaagent.domain.turn_state import TurnState
 from somaagent.domain.turns import ConversationTurn, Usage
 
 # the sandbox decodes output with errors="replace": a byte that is not UTF-8 arrives as U+FFFD
@@ -81,14 +84,20 @@ def chat_turn(sid: str, tenant: str, corr: str, text: str) -> list[Envelope]:
 
 
 async def new_session(
-    store: PostgresEventStore, tenant: str, *, persona: str = "default", title: str = "t"
+    pool: asyncpg.Pool,
+    tenant: str,
+    *,
+    persona: str = "default",
+    title: str = "t",
+    owner: str = "alice",
 ) -> str:
+    """A session opened as the gateway opens one, owned by `owner` (the key's subject)."""
     sid = f"s-{uuid.uuid4().hex[:12]}"
     created = make_event(
         SESSION_CREATED, SessionCreated(title=title), session_id=sid, tenant_id=tenant,
         persona_id=persona,
     )  # fmt: skip
-    await store.append([created], expected_version=0)
+    await PostgresSessions(pool).open(PostgresEventStore(pool), created, owner)
     return sid
 
 
@@ -102,7 +111,7 @@ async def test_timeline_shows_each_event_of_a_tool_turn_ready_to_display(
     http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool
 ) -> None:
     store = PostgresEventStore(pg_pool)
-    sid = await new_session(store, tenant.tenant_id)
+    sid = await new_session(pg_pool, tenant.tenant_id)
     corr = uuid.uuid4().hex
     await store.append(tool_turn(sid, tenant.tenant_id, corr, NASTY))
 
@@ -143,7 +152,7 @@ async def test_timeline_pages_cover_every_event_once_and_a_turn_link_opens_its_p
     http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool
 ) -> None:
     store = PostgresEventStore(pg_pool)
-    sid = await new_session(store, tenant.tenant_id)
+    sid = await new_session(pg_pool, tenant.tenant_id)
     turns = [uuid.uuid4().hex for _ in range(25)]
     await store.append(
         [e for i, c in enumerate(turns) for e in chat_turn(sid, tenant.tenant_id, c, f"q{i}")]
@@ -169,9 +178,9 @@ async def test_session_list_filters_searches_and_pages(
     http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool
 ) -> None:
     store = PostgresEventStore(pg_pool)
-    tool_sid = await new_session(store, tenant.tenant_id, title="tools")
-    await store.append(tool_turn(tool_sid, tenant.tenant_id, uuid.uuid4().hex, "1\n"))
-    chat_sid = await new_session(store, tenant.tenant_id, persona="coach", title="chat")
+    tool_sid = await new_session(pg_pool, tenant.tenant_id, title="tools")
+    await store.append(tool_turn(tool_sid, tenant.tenant_id, uuid.uuid4().hex, NASTY))
+    chat_sid = await new_session(pg_pool, tenant.tenant_id, persona="coach", title="chat")
     await store.append(chat_turn(chat_sid, tenant.tenant_id, uuid.uuid4().hex, "a zebra"))
 
     async def ids(**params: Any) -> list[str]:
@@ -186,6 +195,9 @@ async def test_session_list_filters_searches_and_pages(
     assert await ids(q="100%") == []
     assert await ids(status="idle") == [chat_sid, tool_sid]  # no turn ran on a worker
     assert await ids(status="awaiting_policy") == []
+    assert await ids(since="2020-01-01T00:00:00Z") == [chat_sid, tool_sid]
+    assert await ids(since="2999-01-01T00:00:00Z") == []
+    assert await ids(until="2020-01-01T00:00:00Z") == []
     r = await http.get("/v1/console/sessions", params={"limit": 1}, headers=tenant.headers())
     first = r.json()
     assert first["sessions"][0]["turn_count"] == 1 and first["next_cursor"]
@@ -198,7 +210,7 @@ async def test_another_tenants_session_is_refused_and_never_listed(
     http: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, pg_pool: asyncpg.Pool
 ) -> None:
     store = PostgresEventStore(pg_pool)
-    sid = await new_session(store, tenant.tenant_id)
+    sid = await new_session(pg_pool, tenant.tenant_id)
     await store.append(chat_turn(sid, tenant.tenant_id, uuid.uuid4().hex, "mine"))
     for path in ("timeline", "profiles"):
         url = f"/v1/console/sessions/{sid}/{path}"
@@ -213,12 +225,30 @@ async def test_another_tenants_session_is_refused_and_never_listed(
     assert page.status_code == 200 and "console.js" in page.text  # the page asks the API
 
 
+async def test_a_user_sees_only_its_own_sessions_and_an_admin_sees_the_tenants(
+    http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool
+) -> None:
+    mine = await new_session(pg_pool, tenant.tenant_id, owner="alice")
+    bobs = await new_session(pg_pool, tenant.tenant_id, owner="bob")
+
+    async def listed(headers: dict[str, str]) -> list[str]:
+        r = await http.get("/v1/console/sessions", headers=headers)
+        assert r.status_code == 200, r.text
+        return [s["session_id"] for s in r.json()["sessions"]]
+
+    assert await listed(tenant.headers()) == [mine]
+    assert await listed(tenant.headers(admin=True)) == [bobs, mine]
+    url = f"/v1/console/sessions/{bobs}/timeline"
+    assert (await http.get(url, headers=tenant.headers())).status_code == 404
+    assert (await http.get(url, headers=tenant.headers(admin=True))).status_code == 200
+
+
 async def test_profile_summary_names_the_chain_and_who_answered(
     http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool, seeded_profiles: None
 ) -> None:
     store = PostgresEventStore(pg_pool)
-    sid = await new_session(store, tenant.tenant_id)
-    await store.append(tool_turn(sid, tenant.tenant_id, uuid.uuid4().hex, "1\n"))
+    sid = await new_session(pg_pool, tenant.tenant_id)
+    await store.append(tool_turn(sid, tenant.tenant_id, uuid.uuid4().hex, NASTY))
     r = await http.get(f"/v1/console/sessions/{sid}/profiles", headers=tenant.headers())
     assert r.status_code == 200, r.text
     body = r.json()
@@ -228,3 +258,73 @@ async def test_profile_summary_names_the_chain_and_who_answered(
     assert body["turns_by_profile"] == [
         {"profile": "dialogue-qwen-0.5b", "turns": 1, "last_seq": 7}
     ]
+
+
+async def test_a_restarted_turn_shows_its_attempt_and_status_before_it_has_finished(
+    http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool
+) -> None:
+    store = PostgresEventStore(pg_pool)
+    sid = await new_session(pg_pool, tenant.tenant_id)
+    corr, inbound = uuid.uuid4().hex, uuid.uuid4().hex
+    turns = PostgresTurnStates(pg_pool)
+    fresh = TurnState(
+        correlation_id=corr, session_id=sid, tenant_id=tenant.tenant_id,
+        inbound_event_id=inbound, user_text="again",
+    )  # fmt: skip
+    assert (await turns.claim_inbound(fresh.model_copy()))[0] == "new"
+    claim, state = await turns.claim_inbound(fresh.model_copy())  # redelivered: the worker died
+    assert (claim, state.attempt) == ("restart", 2)
+    message = make_event(
+        MESSAGE_RECEIVED, MessageReceived(text="again"), session_id=sid,
+        tenant_id=tenant.tenant_id, correlation_id=corr, event_id=inbound,
+    )  # fmt: skip
+    await store.append([message])
+
+    page = await timeline(http, tenant, sid)
+    (turn,) = page["turns"]
+    assert (turn["status"], turn["attempt"]) == ("running", 2)
+    restart = [i for i in page["items"] if i["kind"] == "restart"]
+    assert [i["title"] for i in restart] == ["Restarted (attempt 2)"]
+    r = await http.get(
+        "/v1/console/sessions", params={"status": "running"}, headers=tenant.headers()
+    )
+    assert [s["session_id"] for s in r.json()["sessions"]] == [sid]
+
+    state.status = "awaiting_policy"
+    await turns.save(state)
+    page = await timeline(http, tenant, sid, after=page["last_seq"])
+    assert page["items"] == [] and page["turns"][0]["status"] == "awaiting_policy"
+
+
+async def test_a_turn_answered_by_another_profile_than_its_primary_shows_the_fallback(
+    http: httpx.AsyncClient, tenant: Tenant, pg_pool: asyncpg.Pool, seeded_profiles: None
+) -> None:
+    store = PostgresEventStore(pg_pool)
+    sid = await new_session(pg_pool, tenant.tenant_id)
+    r = await http.get(f"/v1/console/sessions/{sid}/profiles", headers=tenant.headers())
+    active, fallback = r.json()["active"], r.json()["fallback_chain"][0]["name"]
+
+    def answered(corr: str, by: str, asked: str | None) -> list[Envelope]:
+        common: dict[str, Any] = {
+            "session_id": sid, "tenant_id": tenant.tenant_id, "correlation_id": corr,
+        }  # fmt: skip
+        turn = ConversationTurn(user_message="hi", model_profile=by, **common)
+        message = MessageReceived(text="hi", model_profile=asked)
+        return [
+            make_event(MESSAGE_RECEIVED, message, **common),
+            make_event(TURN_COMPLETED, turn, **common),
+        ]
+
+    await store.append(
+        answered("t1", active, None) + answered("t2", fallback, None)
+        + answered("t3", fallback, fallback) + answered("t4", active, fallback)
+    )  # fmt: skip
+    page = await timeline(http, tenant, sid)
+    calls = {i["turn"]: dict(i["fields"]) for i in page["items"] if i["kind"] == "model_call"}
+    assert calls["t1"]["fallback used"] == "no"
+    assert calls["t2"]["fallback used"] == f"yes (primary is {active})"
+    assert calls["t3"]["fallback used"] == "no"  # the message asked for that profile
+    assert calls["t4"]["fallback used"] == f"yes (primary is {fallback})"
+    assert calls["t1"]["model"] != "-"
+    asked = [dict(i["fields"]) for i in page["items"] if i["kind"] == "user_message"]
+    assert [a.get("requested profile") for a in asked] == [None, None, fallback, fallback]

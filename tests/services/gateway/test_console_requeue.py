@@ -11,8 +11,10 @@ import httpx
 import redis.asyncio as aioredis
 
 from services.gateway.conftest import Tenant
+from somaagent.adapters.postgres.audit import AuditRecord, append_audit
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
-from somaagent.domain.policy import PolicyRequest, PolicyVerdict, RequeueItem
+from somaagent.domain.policy import AuditEvent, PolicyRequest, PolicyVerdict, RequeueItem
+from somaagent.services.gateway.console_timeline import audit_trail
 
 
 async def held(pool: asyncpg.Pool, rd: aioredis.Redis, prefix: str, tenant: str) -> RequeueItem:
@@ -80,3 +82,23 @@ async def test_dashboard_lists_resolves_and_audits_an_item(
     )
     assert row["hash_ok"] and row["link_ok"] and detail["chain_ok"] is True
     assert detail["chain_problem"] is None
+
+
+async def test_an_audit_row_that_does_not_match_its_hash_breaks_the_chain(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    event = AuditEvent(
+        actor="user:root", tenant_id="t", action="requeue.denied", subject_id="item", reason="x"
+    )
+    async with pg_pool.acquire() as conn, conn.transaction():
+        record = await append_audit(conn, event)
+    trail, problem = await audit_trail(pg_pool, [record])
+    assert problem is None and trail[0]["hash_ok"] and trail[0]["link_ok"]
+    edited = AuditRecord(
+        record.seq, event.model_copy(update={"reason": "y"}), record.prev_hash, record.hash
+    )
+    trail, problem = await audit_trail(pg_pool, [edited])
+    assert problem == f"audit row {record.seq}: its hash does not match its content"
+    relinked = AuditRecord(record.seq, event, "0" * 63 + "1", record.hash)
+    trail, problem = await audit_trail(pg_pool, [relinked])
+    assert not trail[0]["link_ok"] and problem is not None

@@ -28,6 +28,8 @@ def build_payload(profile: ModelProfile, request: ChatRequest, *, stream: bool) 
         payload["stop"] = list(request.stop)
     if request.seed is not None:
         payload["seed"] = request.seed
+    if request.presence_penalty is not None:
+        payload["presence_penalty"] = request.presence_penalty
     if request.tools:
         payload["tools"] = list(request.tools)
     if request.force_tool_call:

@@ -46,7 +46,9 @@ class CappedBuffer:
         return self.total > len(self.data)
 
     def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
+        """UTF-8 with bad bytes and NUL as U+FFFD (PostgreSQL text and jsonb refuse NUL);
+        every other character, ANSI escapes included, is kept as the code wrote it."""
+        return self.data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 async def _drain(stream: asyncio.StreamReader | None, buf: CappedBuffer) -> None:

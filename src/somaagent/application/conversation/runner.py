@@ -68,6 +68,10 @@ log = structlog.get_logger(__name__)
 
 #: Attempts of one step (the consumer redelivers a retriable failure) before the turn fails.
 MAX_ATTEMPTS = 3
+#: presence_penalty of the argument step: at 0 the 1.5B sometimes wrote one line of code
+#: again and again until max_tokens ("is 'racecar' a palindrome?"); 0.3 stopped that and
+#: left the code of the eval's other compute, text and file jobs as it was.
+ARGUMENT_PRESENCE_PENALTY = 0.3
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ class TurnRunner:
                 json_schema=required_only(tool.parameters),
                 max_tokens=self._settings.decision_max_tokens,
                 temperature=0.0,
+                presence_penalty=ARGUMENT_PRESENCE_PENALTY,
             )
         )
         state.count(result)

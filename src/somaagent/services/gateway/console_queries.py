@@ -40,7 +40,8 @@ _LATEST_TURN = (
     " WHERE t.session_id = s.session_id ORDER BY t.created_at DESC LIMIT 1) lt ON true"
 )
 _SESSIONS = f"""
-SELECT s.session_id, s.tenant_id, s.persona_id, s.title, s.created_at, s.updated_at, s.last_seq,
+SELECT s.session_id, s.tenant_id, s.persona_id, s.title, s.owner, s.shared, s.created_at,
+       s.updated_at, s.last_seq,
        COALESCE(lt.status, 'idle') AS status,
        (SELECT count(*) FROM {TABLE_EVENTS} e WHERE e.session_id = s.session_id
           AND e.type = '{TURN_COMPLETED}') AS turn_count
@@ -52,11 +53,12 @@ WHERE s.tenant_id = $1
   AND ($5::text IS NULL OR COALESCE(lt.status, 'idle') = $5)
   AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM {TABLE_EVENTS} e
         WHERE e.session_id = s.session_id AND e.type = '{TOOL_CALL_REQUESTED}'
-          AND e.body->'payload'->>'tool' = $6))
+          AND substring(e.body::text from $12) = $6))
   AND ($7::text IS NULL OR s.session_id = $7 OR s.title ILIKE $8 OR EXISTS (
         SELECT 1 FROM {TABLE_EVENTS} e WHERE e.session_id = s.session_id
           AND e.type = '{MESSAGE_RECEIVED}' AND e.body->'payload'->>'text' ILIKE $8))
   AND ($9::timestamptz IS NULL OR (s.updated_at, s.session_id) < ($9, $10))
+  AND ($13::text IS NULL OR s.owner = $13)
 ORDER BY s.updated_at DESC, s.session_id DESC
 LIMIT $11
 """
@@ -68,11 +70,19 @@ ORDER BY created_at
 """
 _TURN_START = f"SELECT min(seq) FROM {TABLE_EVENTS} WHERE session_id = $1 AND correlation_id = $2"
 _PROFILE_USE = f"""
-SELECT COALESCE(body->'payload'->>'model_profile', '') AS profile, count(*) AS turns,
+SELECT COALESCE(substring(body::text from $2), '') AS profile, count(*) AS turns,
        max(seq) AS last_seq
 FROM {TABLE_EVENTS} WHERE session_id = $1 AND type = '{TURN_COMPLETED}'
 GROUP BY 1 ORDER BY 3 DESC
 """
+#: A field of a stored envelope read from its JSON text, not with `->`: PostgreSQL cannot
+#: turn a json value holding \u0000 (tool output may) into text, so `->`/`->>` on such an
+#: event fails the whole query. The stored text is compact (orjson) and a string's inner
+#: quotes are escaped, so the first `"field":"` is the field itself: `tool` comes second in
+#: a ToolCall payload, after `request_id`, and no envelope field before it is called `tool`;
+#: `model_profile` appears once in a turn.completed.
+TOOL_FIELD: Final = r'"tool":"([a-z0-9_]+)"'
+PROFILE_FIELD: Final = r'"model_profile":"([^"\\]*)"'
 _REQUEUE_COLUMNS = (
     "id, tenant_id, persona_id, session_id, request, verdict, target_topic, envelope, status,"
     " attempts, next_attempt_at, created_at, updated_at, resolved_by, resolution_reason"
@@ -116,16 +126,22 @@ def _like(text: str) -> str:
 
 
 async def list_sessions(
-    pool: asyncpg.Pool, tenant_id: str, f: SessionFilter, limit: int, cursor: str | None
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    f: SessionFilter,
+    limit: int,
+    cursor: str | None,
+    *,
+    owner: str | None,
 ) -> list[asyncpg.Record]:
-    """One page of the tenant's sessions, most recently active first, `limit + 1` rows at
-    most (a row beyond `limit` means there is a next page)."""
+    """One page of the tenant's sessions (only `owner`'s when given), most recently active
+    first, `limit + 1` rows at most (a row beyond `limit` means there is a next page)."""
     at, after = decode_cursor(cursor) if cursor else (None, None)
     pattern = _like(f.search) if f.search else None
     args = (f.persona, f.since, f.until, f.status, f.tool, f.search, pattern, at, after)
     async with translated("console sessions"):
         rows: list[asyncpg.Record] = await pool.fetch(
-            _SESSIONS, tenant_id, *args, limit + 1, timeout=TIMEOUT_S
+            _SESSIONS, tenant_id, *args, limit + 1, TOOL_FIELD, owner, timeout=TIMEOUT_S
         )
     return rows
 
@@ -147,7 +163,7 @@ async def turn_start(pool: asyncpg.Pool, session_id: str, correlation_id: str) -
 async def profile_use(pool: asyncpg.Pool, session_id: str) -> list[dict[str, Any]]:
     """Completed turns per answering profile, the most recently used first."""
     async with translated("console profile use"):
-        rows = await pool.fetch(_PROFILE_USE, session_id, timeout=TIMEOUT_S)
+        rows = await pool.fetch(_PROFILE_USE, session_id, PROFILE_FIELD, timeout=TIMEOUT_S)
     return [{"profile": r["profile"], "turns": r["turns"], "last_seq": r["last_seq"]} for r in rows]
 
 

@@ -16,7 +16,7 @@ from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
 from somaagent.application.model_profiles import select_chain
 from somaagent.domain.errors import NotFoundError
 from somaagent.domain.event_store import StoredEvent
-from somaagent.domain.event_types import TURN_COMPLETED
+from somaagent.domain.event_types import MESSAGE_RECEIVED, TURN_COMPLETED
 from somaagent.domain.events import utc_now
 from somaagent.domain.llm import ModelProfile
 from somaagent.domain.policy import GENESIS_HASH, RequeueItem, audit_hash
@@ -79,8 +79,15 @@ class Chain:
     chain: list[ModelProfile]
     models: dict[str, str] = field(default_factory=dict)
 
-    def info(self) -> ProfileInfo:
-        return ProfileInfo(self.models, self.chain[0].name if self.chain else None)
+    def info(self, stored: Sequence[StoredEvent] = ()) -> ProfileInfo:
+        """The profile names the timeline shows; a message that asked for a profile makes
+        that profile its turn's primary."""
+        requested = {
+            str(s.envelope.correlation_id): str(s.envelope.payload["model_profile"])
+            for s in stored
+            if s.envelope.type == MESSAGE_RECEIVED and s.envelope.payload.get("model_profile")
+        }
+        return ProfileInfo(self.models, self.chain[0].name if self.chain else None, requested)
 
 
 def link(session_id: str, turn: str | None = None) -> str:
@@ -221,7 +228,8 @@ async def timeline_page(
     """One page of a session's timeline: the events with seq > after, `limit` at most."""
     stored = await runtime.store.read_session(session_id, from_seq=after + 1, limit=limit)
     chain = await profile_info(PostgresModelProfileStore(runtime.pool), tenant_id)
-    items = [i for s in stored for i in event_items(s, chain.info())]
+    info = chain.info(stored)
+    items = [i for s in stored for i in event_items(s, info)]
     turns = list(dict.fromkeys(s.envelope.correlation_id for s in stored))
     rows = await q.turn_rows(runtime.pool, session_id, [t for t in turns if t])
     requeue = await q.session_requeue(runtime.pool, tenant_id, session_id)

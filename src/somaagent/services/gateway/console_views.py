@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -76,6 +76,8 @@ class ProfileInfo:
 
     models: Mapping[str, str]
     primary: str | None
+    #: turn -> the profile its message asked for (the OpenAI API's `model`), when one did
+    requested: Mapping[str, str] = field(default_factory=dict)
 
 
 def visible(text: str) -> str:
@@ -127,6 +129,9 @@ def _message(p: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "kind": "user_message",
             "title": "User message",
+            "fields": [("requested profile", str(p["model_profile"]))]
+            if p.get("model_profile")
+            else [],
             "links": links,
             "blocks": [block("text", str(p.get("text", "")))],
         }
@@ -222,7 +227,8 @@ def slm_fields(slm: Mapping[str, Any]) -> list[tuple[str, str]]:
 def model_call_fields(p: Mapping[str, Any], profiles: ProfileInfo) -> list[tuple[str, str]]:
     usage = p.get("usage") or {}
     profile = p.get("model_profile") or ""
-    fallback = bool(profile) and profiles.primary is not None and profile != profiles.primary
+    primary = profiles.requested.get(p.get("correlation_id") or "", profiles.primary)
+    fallback = bool(profile) and primary is not None and profile != primary
     return [
         ("profile", profile or "-"),
         ("model", profiles.models.get(profile, "-")),
@@ -230,7 +236,7 @@ def model_call_fields(p: Mapping[str, Any], profiles: ProfileInfo) -> list[tuple
         ("completion tokens", str(usage.get("completion_tokens", 0))),
         ("TTFT", seconds(p.get("ttft_s"))),
         ("latency", seconds(p.get("latency_s"))),
-        ("fallback used", f"yes (primary is {profiles.primary})" if fallback else "no"),
+        ("fallback used", f"yes (primary is {primary})" if fallback else "no"),
     ]
 
 

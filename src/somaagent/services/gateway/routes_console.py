@@ -11,8 +11,9 @@
                                                   (requeue views: tenant admins only)
 
 Sessions are read through `routes_sessions.owned_session`, the same access check as the
-sessions API: another tenant's session is a 404 here too. The page resolves requeue items
-with the existing POST /v1/policy/requeue/{id}/resolve.
+sessions API: a user key reaches its own sessions, a tenant admin all of the tenant's;
+anything else is a 404 here too, and the list follows the same rule. The page resolves
+requeue items with the existing POST /v1/policy/requeue/{id}/resolve.
 """
 
 from __future__ import annotations
@@ -114,9 +115,14 @@ async def console_sessions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> ConsoleSessionPage:
-    """The tenant's sessions, most recently active first; status is the latest turn's."""
+    """The caller's sessions (a tenant admin: all of the tenant's), most recently active
+    first; a session's status is its latest turn's."""
+    runtime = _runtime(request)
     found = q.SessionFilter(persona, since, until, status, tool, search)
-    rows = await q.list_sessions(_runtime(request).pool, who.tenant_id, found, limit, cursor)
+    # the rule of GET /v1/sessions: a tenant admin sees every session, a user its own
+    admin = await runtime.admins.is_admin(who.tenant_id, who.subject)
+    owner = None if admin else who.subject
+    rows = await q.list_sessions(runtime.pool, who.tenant_id, found, limit, cursor, owner=owner)
     page = [
         ConsoleSession(
             session_id=r["session_id"],

@@ -1,4 +1,13 @@
-"""Sessions: create, list, read, page through history, post a message (202)."""
+"""Sessions: create, list, read, share, page through history, post a message (202).
+
+A session belongs to the user whose key created it (its `owner`, the key's subject): a
+`user` key lists and reaches its own sessions, and reads (list, get, events, stream) the
+ones their owner shared with the tenant (`PATCH {"shared": true}`, by the owner or an
+admin); a tenant admin (in OpenFGA) lists and reaches every session of the tenant. Anyone
+else's session answers 404, exactly as an unknown id does, so a key learns nothing of
+sessions it may not see. Every route that names a session (here, the stream, attachments,
+the console) goes through `owned_session`; only a reader passes `shared_ok=True`.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +48,12 @@ class CreateSession(BaseModel):
     persona_id: str = Field(default="default", pattern=_ID)
 
 
+class ShareSession(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shared: bool = Field(description="the tenant's other users may read the session")
+
+
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +69,8 @@ class SessionOut(BaseModel):
     session_id: str
     persona_id: str
     title: str | None
+    owner: str | None = Field(description="subject of the key that created the session")
+    shared: bool
     created_at: datetime
     updated_at: datetime
     last_seq: int
@@ -87,15 +104,26 @@ def _out(info: SessionRow) -> SessionOut:
         session_id=info.session_id,
         persona_id=info.persona_id,
         title=info.title,
+        owner=info.owner,
+        shared=info.shared,
         created_at=info.created_at,
         updated_at=info.updated_at,
         last_seq=info.last_seq,
     )
 
 
-async def owned_session(runtime: Runtime, who: Principal, session_id: str) -> SessionRow:
-    """The caller's session; NotFoundError (404) when unknown or another tenant's."""
-    return await runtime.sessions.get(who.tenant_id, session_id)
+async def owned_session(
+    runtime: Runtime, who: Principal, session_id: str, *, shared_ok: bool = False
+) -> SessionRow:
+    """The caller's session: its own, a shared one when `shared_ok` (reading), or any of
+    the tenant's for a tenant admin; NotFoundError (404) when unknown, another tenant's or
+    another user's."""
+    row = await runtime.sessions.get(who.tenant_id, session_id)
+    if row.owner == who.subject or (shared_ok and row.shared):
+        return row
+    if await runtime.admins.is_admin(who.tenant_id, who.subject):
+        return row
+    raise NotFoundError(f"session {session_id} not found")
 
 
 @router.post("", status_code=201)
@@ -110,8 +138,7 @@ async def create_session(
         tenant_id=who.tenant_id,
         persona_id=body.persona_id,
     )
-    await runtime.store.append([event], expected_version=0)
-    return _out(await owned_session(runtime, who, event.session_id))
+    return _out(await runtime.sessions.open(runtime.store, event, who.subject))
 
 
 @router.get("")
@@ -121,13 +148,30 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> SessionPage:
-    page = await _runtime(request).sessions.list(who.tenant_id, limit=limit, cursor=cursor)
+    """The caller's sessions (a tenant admin: all of the tenant's), most recent first."""
+    runtime = _runtime(request)
+    admin = await runtime.admins.is_admin(who.tenant_id, who.subject)
+    page = await runtime.sessions.list(
+        who.tenant_id, owner=None if admin else who.subject, limit=limit, cursor=cursor
+    )
     return SessionPage(sessions=[_out(s) for s in page.sessions], next_cursor=page.next_cursor)
 
 
 @router.get("/{session_id}")
 async def get_session(request: Request, who: CurrentPrincipal, session_id: SessionId) -> SessionOut:
-    return _out(await owned_session(_runtime(request), who, session_id))
+    return _out(await owned_session(_runtime(request), who, session_id, shared_ok=True))
+
+
+@router.patch("/{session_id}")
+async def share_session(
+    request: Request, who: CurrentPrincipal, session_id: SessionId, body: ShareSession
+) -> SessionOut:
+    """Share the session with the tenant's users (read only), or stop: its owner or an admin."""
+    runtime = _runtime(request)
+    row = await owned_session(runtime, who, session_id, shared_ok=True)
+    if row.owner != who.subject and not await runtime.admins.is_admin(who.tenant_id, who.subject):
+        raise ApiError(403, "forbidden", "only the session's owner or a tenant admin shares it")
+    return _out(await runtime.sessions.set_shared(who.tenant_id, session_id, body.shared))
 
 
 @router.get("/{session_id}/events")
@@ -139,7 +183,7 @@ async def session_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EventPage:
     runtime = _runtime(request)
-    await owned_session(runtime, who, session_id)
+    await owned_session(runtime, who, session_id, shared_ok=True)
     stored = await runtime.store.read_session(session_id, from_seq=after + 1, limit=limit)
     events = [
         {"seq": s.seq, "position": s.position, "event": s.envelope.model_dump(mode="json")}

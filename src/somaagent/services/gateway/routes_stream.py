@@ -27,6 +27,7 @@ from somaagent.domain.errors import NotFoundError, SomaError
 from somaagent.services.gateway.auth import Principal, principal_for_key
 from somaagent.services.gateway.errors import ApiError
 from somaagent.services.gateway.hub import Subscription
+from somaagent.services.gateway.routes_sessions import owned_session
 from somaagent.services.gateway.runtime import Runtime
 
 router = APIRouter(tags=["stream"])
@@ -146,7 +147,7 @@ async def stream(
         await ws.close(CLOSE_UNAUTHORIZED, exc.message)
         return
     try:
-        await runtime.sessions.get(who.tenant_id, session_id)
+        await owned_session(runtime, who, session_id, shared_ok=True)
     except NotFoundError as exc:
         await ws.close(CLOSE_NOT_FOUND, exc.message)
         return

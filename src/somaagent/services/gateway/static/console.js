@@ -111,7 +111,7 @@ async function loadSessions(more) {
     const li = el("li", "session-row"); li.dataset.sessionId = s.session_id; li.dataset.status = s.status;
     const a = el("a", null); a.href = `#/session/${s.session_id}`;
     a.append(el("b", null, s.title || s.session_id), el("span", "badge", `${ICONS[s.status] || ""} ${s.status}`),
-      el("small", "muted", `${s.persona_id} · ${s.turn_count} turns · ${new Date(s.last_activity).toLocaleString()}`));
+      el("small", "muted", `${s.tenant_id} · ${s.persona_id} · ${s.turn_count} turns · ${new Date(s.last_activity).toLocaleString()}`));
     if (s.session_id === st.sid) li.setAttribute("aria-current", "true");
     li.append(a); list.append(li);
   }
@@ -124,6 +124,7 @@ async function loadProfile(sid) {
     ["fallback chain", p.fallback_chain.map((f) => `${f.name} (${f.model})`).join(" → ") || "none"],
     ["tenant override", p.override || "none (role default)"]]);
   $("profile-use").replaceChildren(...p.turns_by_profile.map((u) => el("li", null, `${u.profile || "(none)"}: ${u.turns} turns`)));
+  if (!p.turns_by_profile.length) $("profile-use").append(el("li", "muted", "no turn has completed yet"));
   $("profile-panel").hidden = false;
 }
 function showProfileTurns() {
@@ -254,7 +255,9 @@ async function start() {
   $("signin").hidden = true; $("console").hidden = false;
   await loadSessions(false);
   clearInterval(st.timer);
-  const poll = () => loadCounts().catch(() => { $("tab-requeue").dataset.denied = "1"; });
+  // the dashboard is for the tenant's admins: a key that is refused (403) does not show it
+  const poll = () => loadCounts().then(() => { $("tab-requeue").hidden = false; })
+    .catch((err) => { if (err.status === 403) $("tab-requeue").hidden = true; });
   poll(); st.timer = setInterval(() => { poll(); if (!$("view-requeue").hidden) loadRequeue(st.view); }, POLL_MS);
   await route();
 }
