@@ -14,6 +14,7 @@ from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.pool import open_pool
 from somaagent.application.replay import Origin, ReplayFilter, json_line, transcript_line
 from somaagent.cli.common import console, load_settings, reports_errors
+from somaagent.cli.terminal_text import visible
 from somaagent.domain.constants import (
     TOPIC_CONVERSATION_INBOUND,
     TOPIC_CONVERSATION_OUTBOUND,
@@ -46,7 +47,9 @@ class Format(StrEnum):
 def emit(event: Envelope, origin: Origin, fmt: Format, keep: ReplayFilter) -> None:
     if not keep.keeps(event):
         return
-    line = transcript_line(event) if fmt is Format.transcript else json_line(event, origin)
+    # a transcript prints what tools wrote: control characters as visible escapes (JSON
+    # lines are escaped by their encoding)
+    line = visible(transcript_line(event)) if fmt is Format.transcript else json_line(event, origin)
     console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

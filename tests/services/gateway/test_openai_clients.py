@@ -271,6 +271,16 @@ async def test_refusals_have_openais_error_shape(
     assert bad_request.value.param == "messages[1].role"
     listed = {m.id: m for m in (await sdk.models.list()).data}
     assert SMALL in listed and listed[SMALL].owned_by == "somaagent"
+    made = await sdk.chat.completions.with_raw_response.create(model=SMALL, messages=hi)
+    sid = made.headers["x-soma-session"]
+    owner = await pg_pool.fetchval("SELECT owner FROM sessions WHERE session_id = $1", sid)
+    assert owner == "alice"  # the key's subject owns the session the API made
+    bob, _ = await keys.create(tenant.tenant_id, "user", "bob")
+    with pytest.raises(openai.NotFoundError) as not_his:  # same tenant, another user
+        await connect(bob, **{"X-Soma-Session": sid}).chat.completions.create(
+            model=SMALL, messages=hi
+        )
+    assert not_his.value.code == "session_not_found"
     unknown = connect(tenant.key, **{"X-Soma-Session": "no-such"})
     with pytest.raises(openai.NotFoundError) as no_session:
         await unknown.chat.completions.create(model=SMALL, messages=hi)

@@ -35,6 +35,7 @@ from somaagent.domain.turns import ConversationTurn
 from somaagent.services.gateway.auth import Principal
 from somaagent.services.gateway.openai_schema import OpenAiError
 from somaagent.services.gateway.openai_stream import render_card
+from somaagent.services.gateway.routes_sessions import owned_session
 from somaagent.services.gateway.runtime import Runtime
 
 SESSION_HEADER = "X-Soma-Session"
@@ -43,16 +44,17 @@ PAGE = 500
 
 
 async def open_session(runtime: Runtime, who: Principal, session_id: str | None) -> SessionRow:
-    """The named session of the caller's tenant, or a new one when none is named."""
+    """The named session (the caller's own, or any of the tenant's for a tenant admin: the
+    access check of the session routes), or a new one owned by the caller."""
     if session_id is not None:
         try:
-            return await runtime.sessions.get(who.tenant_id, session_id)
+            return await owned_session(runtime, who, session_id)
         except NotFoundError:
             raise OpenAiError(
                 404,
                 "not_found_error",
                 "session_not_found",
-                f"no session {session_id!r} in this tenant",
+                f"no session {session_id!r} of yours in this tenant",
                 SESSION_HEADER,
             ) from None
     event = make_event(
@@ -61,8 +63,7 @@ async def open_session(runtime: Runtime, who: Principal, session_id: str | None)
         session_id=new_id(),
         tenant_id=who.tenant_id,
     )
-    await runtime.store.append([event], expected_version=0)
-    return await runtime.sessions.get(who.tenant_id, event.session_id)
+    return await runtime.sessions.open(runtime.store, event, who.subject)
 
 
 async def session_turns(runtime: Runtime, session_id: str) -> list[ConversationTurn]:
