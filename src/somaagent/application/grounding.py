@@ -41,6 +41,10 @@ REFUSAL = re.compile(
     r"|I(?:'m| am) (?:not able|unable) to)\b",
     re.IGNORECASE,
 )
+#: A recall's search returns the closest memories, which need not answer the question;
+#: the conversation itself may (the 1.5B answered "What is my job?" from an unrelated
+#: memory though the user had said "I work as a nurse" two messages before).
+RECALL_NOTE: Final = "If the memories do not answer it but our conversation does, use that. "
 #: Words by which a reply says that a tool did not succeed.
 ADMITS_FAILURE = re.compile(
     r"\b(?:fail\w*|errors?|exception|could ?n[o']t|did ?n[o']t|unable|not (?:work|run|succeed)"
@@ -79,6 +83,7 @@ def grounded_prompt(
         f"Result of {call.tool}:\n{result_text(call, result)}\n\n"
         f"My message was: {question}\n"
         "Reply to my message using the result above, in one or two short sentences. "
+        f"{RECALL_NOTE if call.tool == 'memory_load' else ''}"
         "State the result itself; do not describe tools or code."
     )
     return [*before, {"role": "user", "content": content}]
