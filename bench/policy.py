@@ -5,8 +5,10 @@
 Starts `soma policy-engine` as its own process on a free loopback port, on the stack's
 real OPA and OpenFGA. Measures, sequentially: OPA alone (decision document), OpenFGA
 alone (one check), the client with a cache miss (web_search: OPA only; http_fetch: OPA +
-one OpenFGA check), the client on a cache hit; then decisions/s with concurrent cache
-misses. Goal: client-side p99 <= 5 ms. Prints figures, then one JSON line.
+one OpenFGA check), the client on a cache hit (plain, and with the Redis relationship
+epoch read on every hit); then cache-miss OPA + OpenFGA decisions with 1, 16 and 64
+concurrent callers (p50/p99 per decision, and decisions/s). Goal: client-side p99 <= 5 ms
+at one caller. Prints the load average (the machine is shared), figures, then one JSON line.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from somaagent.adapters.opa import OpaClient
 from somaagent.adapters.openfga import OpenFgaClient, persona_ref, tool_ref
 from somaagent.application.policy import HttpPolicyClient, PolicyClientSettings
+from somaagent.application.policy.client import PolicyEpoch
 from somaagent.domain.policy import PolicyRequest
 from somaagent.settings import CommonSettings
 
 TENANT = f"bench-{uuid.uuid4().hex[:8]}"
+CALLERS = (1, 16, 64)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -93,54 +98,79 @@ async def engine_process() -> AsyncIterator[str]:
                     if (await http.get(url + "/healthz")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"soma policy-engine did not become healthy at {url}")
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
         await proc.wait()
 
 
-async def throughput(client: HttpPolicyClient, seconds: float, workers: int) -> float:
-    done = 0
-    deadline = time.perf_counter() + seconds
+async def concurrent(client: HttpPolicyClient, callers: int, total: int) -> dict[str, float]:
+    """`total` cache-miss OPA + OpenFGA decisions shared by `callers` concurrent callers."""
     counter = iter(range(10**9))
+    samples: list[float] = []
 
-    async def worker() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            await client.evaluate(request(next(counter)), use_cache=False)
-            done += 1
+    async def caller() -> None:
+        for _ in range(total // callers):
+            call = request(next(counter), "http_fetch")
+            started = time.perf_counter()
+            verdict = await client.evaluate(call, use_cache=False)
+            samples.append(time.perf_counter() - started)
+            if not verdict.allow:
+                raise RuntimeError(f"bench decision denied: {verdict.reasons}")
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return done / (time.perf_counter() - started)
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    rate = len(samples) / (time.perf_counter() - started)
+    figures = summary(f"miss_opa_fga_c{callers}", samples)
+    figures[f"decisions_per_s_c{callers}"] = round(rate, 1)
+    print(f"{'  decisions/s':<28} {rate:8.1f}")
+    return figures
+
+
+async def client_figures(url: str, n: int) -> dict[str, Any]:
+    """Everything measured through the shared client against the engine at `url`."""
+    figures: dict[str, Any] = {}
+    settings = CommonSettings()
+    rd = aioredis.Redis(host=settings.redis.host, port=settings.redis.port)
+    epoch = PolicyEpoch(rd, key_prefix=f"bench:{TENANT}:")
+    async with (
+        HttpPolicyClient(PolicyClientSettings(url=url)) as client,
+        HttpPolicyClient(PolicyClientSettings(url=url), epoch=epoch) as epoch_client,
+    ):
+        miss = await timed(n, lambda i: client.evaluate(request(i), use_cache=False))
+        figures |= summary("client_miss_opa", miss)
+        both = await timed(n, lambda i: client.evaluate(request(i, "http_fetch"), use_cache=False))
+        figures |= summary("client_miss_opa_fga", both)
+        figures |= summary(
+            "client_cache_hit", await timed(n, lambda i: client.evaluate(request(0)))
+        )
+        hits = await timed(n, lambda i: epoch_client.evaluate(request(0)))
+        figures |= summary("client_cache_hit_epoch", hits)
+        for callers in CALLERS:
+            figures |= await concurrent(client, callers, max(n, 10 * callers))
+    await rd.aclose()
+    return figures
 
 
 async def run(quick: bool) -> dict[str, Any]:
     settings = CommonSettings()
     n = 300 if quick else 3000
     figures: dict[str, Any] = {"bench": "policy", "quick": quick, "n": n}
+    figures["loadavg_start"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) at start: {figures['loadavg_start']}")
     async with OpaClient(settings.opa) as opa, OpenFgaClient(settings.openfga) as fga:
         grant = (persona_ref(TENANT, "bench"), "user", tool_ref(TENANT, "http_fetch"))
         await fga.write([grant])
         opa_input = request(0).model_dump(mode="json")
         figures |= summary("opa_alone", await timed(n, lambda i: opa.decide(opa_input)))
         figures |= summary("openfga_alone", await timed(n, lambda i: fga.check(*grant)))
-        async with (
-            engine_process() as url,
-            HttpPolicyClient(PolicyClientSettings(url=url)) as client,
-        ):
-            miss = await timed(n, lambda i: client.evaluate(request(i), use_cache=False))
-            figures |= summary("client_miss_opa", miss)
-            both = await timed(
-                n, lambda i: client.evaluate(request(i, "http_fetch"), use_cache=False)
-            )
-            figures |= summary("client_miss_opa_fga", both)
-            hit = await timed(n, lambda i: client.evaluate(request(0)))
-            figures |= summary("client_cache_hit", hit)
-            rate = await throughput(client, 5.0 if quick else 20.0, workers=16)
-            figures["decisions_per_s_c16"] = round(rate, 1)
-            print(f"{'decisions/s (16 concurrent misses)':<28} {rate:8.1f}")
+        async with engine_process() as url:
+            figures |= await client_figures(url, n)
         await fga.delete([grant])
+    figures["loadavg_end"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) at end: {figures['loadavg_end']}")
     figures["goal_client_p99_ms"] = 5.0
     return figures
 

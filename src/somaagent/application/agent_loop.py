@@ -7,8 +7,10 @@ Small local models do not emit native tool calls reliably (see FACTS.md), so the
 intent classifier picks the tool (`route`, per the persona's intent -> tool map) and the chat
 model writes only that tool's arguments in a JSON-schema-constrained step. When the
 classifier is unsure (a tool intent under its routing threshold), the dialogue model chooses
-between the tools and "none" under a JSON Schema instead. After a tool round the answer is
-written from a grounded prompt (see `grounding`), without tools in the request.
+between the tools and "none" under a JSON Schema instead. Code the model wrote is repaired
+before it runs (see `code_repair`); code that still raises gets one repair round
+(`repair_messages`). After a tool round the answer is written from a grounded prompt (see
+`grounding`), without tools in the request.
 
 The SLM's annotations steer routing and policy only; the model never reads them, since
 small models repeat them as the answer. A message the safety tags flag gets a fixed,

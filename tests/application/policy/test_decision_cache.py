@@ -49,3 +49,17 @@ def test_equal_requests_have_equal_keys_regardless_of_order() -> None:
     )
     assert a.cache_key() == b.cache_key()
     assert a.cache_key() != a.model_copy(update={"payload": {"x": 2}}).cache_key()
+
+
+def test_a_moved_relationship_epoch_flushes_and_an_unknown_one_disables() -> None:
+    cache = DecisionCache(ttl_s=60.0, max_entries=10)
+    assert cache.sync_epoch("1")
+    allow = PolicyVerdict(allow=True, constitution_hash="h")
+    cache.observe(KEY, allow, now=0.0)
+    assert cache.sync_epoch("1")
+    assert cache.get(KEY, now=1.0) == allow
+    assert cache.sync_epoch("2")
+    assert cache.get(KEY, now=1.0) is None
+    cache.observe(KEY, allow, now=1.0)
+    assert not cache.sync_epoch(None)  # Redis could not be read: nothing cached is used
+    assert len(cache) == 0

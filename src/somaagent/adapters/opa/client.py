@@ -45,7 +45,10 @@ class OpaClient(AsyncClosing):
         self._url = f"{settings.url.rstrip('/')}/v1/data/{path}"
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            # OPA keeps idle connections open: reuse them for a minute, not httpx's 5 s.
+            limits=httpx.Limits(
+                max_connections=32, max_keepalive_connections=32, keepalive_expiry=60.0
+            ),
         )
 
     async def aclose(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -28,8 +28,16 @@ def _key(user: str, relation: str, object_: str) -> dict[str, str]:
 class OpenFgaClient(AsyncClosing):
     """Async client for the store named `settings.store_name`; ask with `check`."""
 
-    def __init__(self, settings: OpenFgaSettings, *, store_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: OpenFgaSettings,
+        *,
+        store_id: str | None = None,
+        on_change: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_change` runs after each acknowledged write or delete (e.g. PolicyEpoch.bump)."""
         self._settings = settings
+        self._on_change = on_change
         self._base = settings.url.rstrip("/")
         self._store_id = store_id
         self._lock = asyncio.Lock()
@@ -125,6 +133,7 @@ class OpenFgaClient(AsyncClosing):
             store = await self.store_id()
             body = {"writes": {"tuple_keys": keys, "on_duplicate": "ignore"}}
             await self._call("POST", f"/stores/{store}/write", body)
+            await self._changed()
 
     async def delete(self, tuples: Iterable[Tuple]) -> None:
         """Remove relationships (missing ones are ignored)."""
@@ -133,6 +142,11 @@ class OpenFgaClient(AsyncClosing):
             store = await self.store_id()
             body = {"deletes": {"tuple_keys": keys, "on_missing": "ignore"}}
             await self._call("POST", f"/stores/{store}/write", body)
+            await self._changed()
+
+    async def _changed(self) -> None:
+        if self._on_change is not None:
+            await self._on_change()
 
 
 def fga_id(value: str) -> str:

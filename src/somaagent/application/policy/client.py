@@ -2,9 +2,11 @@
 
 - Fail-closed: when the engine cannot answer (unreachable, timeout, 5xx, bad reply) the
   verdict is a denial whose reason says so.
-- Cache: only *allows*, keyed by the full canonical request, for `cache_ttl_s`; every
-  entry remembers the constitution hash it was decided under and the whole cache is
-  dropped as soon as the engine reports a different hash.
+- Cache: only *allows*, keyed by the full canonical request, for `cache_ttl_s`; the whole
+  cache is dropped as soon as the engine reports a different constitution hash, and (with a
+  `PolicyEpoch`) as soon as the relationship epoch moves: every relationship write bumps it
+  (`OpenFgaClient(on_change=epoch.bump)`) and each cache hit first reads it, so a revoked
+  permission is denied on the very next decision, not after the TTL.
 - Canary (per tenant or global): the engine is asked as usual, a would-block verdict is
   logged verbosely and counted, and the caller gets `allow=True, canary=True`.
 """
@@ -15,8 +17,10 @@ import time
 from collections import OrderedDict
 
 import httpx
+import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError as PydanticValidationError
+from redis.exceptions import RedisError
 
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SECONDS
@@ -24,7 +28,33 @@ from somaagent.closing import AsyncClosing
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
 
 log = structlog.get_logger(__name__)
+#: Idle connections to the engine are reused this long: under uvicorn's 5 s keep-alive, so
+#: the client never sends on a connection the engine is closing (a fail-closed denial).
+KEEPALIVE_S = 4.0
 _JSON = {"content-type": "application/json"}
+#: The Redis key of the relationship epoch (after the deployment's key prefix).
+POLICY_EPOCH_KEY = "soma:policy:epoch"
+
+
+class PolicyEpoch:
+    """A Redis counter that every relationship write bumps; cached allows die when it moves."""
+
+    def __init__(self, redis: aioredis.Redis, *, key_prefix: str = "") -> None:
+        self.redis = redis
+        self.key = key_prefix + POLICY_EPOCH_KEY
+
+    async def current(self) -> str | None:
+        """The epoch now, or None when Redis cannot say (then nothing cached may be used)."""
+        try:
+            value = await self.redis.get(self.key)
+        except RedisError as exc:
+            log.warning("policy.epoch.unreadable", error=repr(exc))
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value or 0)
+
+    async def bump(self) -> None:
+        """Call after a relationship write or delete has been acknowledged."""
+        await self.redis.incr(self.key)
 
 
 class DecisionCache:
@@ -34,6 +64,7 @@ class DecisionCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.constitution_hash = ""
+        self.epoch: str | None = None
         self._items: OrderedDict[bytes, tuple[float, PolicyVerdict]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -48,6 +79,13 @@ class DecisionCache:
             return None
         self._items.move_to_end(key)
         return hit[1]
+
+    def sync_epoch(self, epoch: str | None) -> bool:
+        """Drop everything when the relationship epoch moved; False when it is unknown."""
+        if epoch != self.epoch:
+            self._items.clear()
+            self.epoch = epoch
+        return epoch is not None
 
     def observe(self, key: bytes, verdict: PolicyVerdict, now: float) -> None:
         """Learn the engine's current hash from `verdict`; keep it if it is a cacheable allow."""
@@ -65,13 +103,16 @@ class DecisionCache:
 class HttpPolicyClient(AsyncClosing):
     """PolicyClient over the engine's HTTP API; `async with HttpPolicyClient(settings)`."""
 
-    def __init__(self, settings: PolicyClientSettings) -> None:
+    def __init__(self, settings: PolicyClientSettings, *, epoch: PolicyEpoch | None = None) -> None:
         self.settings = settings
+        self.epoch = epoch
         self.cache = DecisionCache(settings.cache_ttl_s, settings.cache_max_entries)
         self._url = settings.url.rstrip("/") + "/v1/evaluate"
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
+            ),
         )
 
     async def aclose(self) -> None:
@@ -80,18 +121,27 @@ class HttpPolicyClient(AsyncClosing):
     async def evaluate(self, request: PolicyRequest, *, use_cache: bool = True) -> PolicyVerdict:
         started = time.perf_counter()
         key = request.cache_key()
-        cached = self.cache.get(key, time.monotonic()) if use_cache else None
+        fresh = await self._sync_epoch()
+        epoch = self.cache.epoch
+        cached = self.cache.get(key, time.monotonic()) if use_cache and fresh else None
         if cached is not None:
             DECISION_SECONDS.labels("cached").observe(time.perf_counter() - started)
             return cached
         verdict = await self._ask(request)
-        if verdict.constitution_hash:
+        # Keep it only if no relationship write was seen since the epoch read above.
+        if verdict.constitution_hash and fresh and self.cache.epoch == epoch:
             self.cache.observe(key, verdict, time.monotonic())
         outcome = "allow" if verdict.allow else "deny"
         DECISION_SECONDS.labels(outcome).observe(time.perf_counter() - started)
         if not verdict.allow and self.settings.canary_for(request.tenant):
             return self._canary(request, verdict)
         return verdict
+
+    async def _sync_epoch(self) -> bool:
+        """Bring the cache up to the current epoch; False when it must not be used."""
+        if self.epoch is None:
+            return True
+        return self.cache.sync_epoch(await self.epoch.current())
 
     async def _ask(self, request: PolicyRequest) -> PolicyVerdict:
         try:
