@@ -36,7 +36,7 @@ def default_cache_dir() -> Path:
 class KafkaSettings(BaseModel):
     bootstrap: str = "127.0.0.1:19092"
     controller_port: int = 19093
-    partitions: int = Field(default=4, ge=1, le=256)
+    partitions: int = Field(default=6, ge=1, le=256)
     request_timeout_s: float = 15.0
 
 
@@ -114,6 +114,13 @@ class EmbeddingSettings(BaseModel):
         return f"http://127.0.0.1:{self.port}"
 
 
+class PlatformSettings(BaseModel):
+    """How many of each scalable platform process `soma up` runs (SOMA_PLATFORM__WORKERS)."""
+
+    workers: int = Field(default=1, ge=0, le=32)
+    executors: int = Field(default=1, ge=0, le=32)
+
+
 class CommonSettings(BaseSettings):
     """Sections every process shares; services subclass it and add their own."""
 
@@ -130,6 +137,7 @@ class CommonSettings(BaseSettings):
     openfga: OpenFgaSettings = OpenFgaSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LlmSettings = LlmSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

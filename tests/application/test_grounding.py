@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from somaagent.application.grounding import (
+    confirmed_save,
     grounded_prompt,
     grounding_problem,
     key_result,
+    reflect,
     result_text,
     silent,
     stricter_prompt,
@@ -39,6 +41,9 @@ def test_the_grounded_prompt_puts_the_result_first_and_restates_the_question() -
     last = out[-1]["content"]
     assert last.index("391") < last.index("run python: print(17*23)")
     assert "short" in last and len(out) == 4
+    assert last.startswith("The code printed:\n391")  # words a user would use, not a tool name
+    failed = grounded_prompt(prompt, CODE, ran("", status="error", stderr="NameError: x"))
+    assert failed[-1]["content"].startswith("Result of code_execution:\ncode_execution failed")
 
 
 def test_replies_that_echo_tool_syntax_refuse_or_omit_the_result_fail() -> None:
@@ -53,6 +58,28 @@ def test_replies_that_echo_tool_syntax_refuse_or_omit_the_result_fail() -> None:
     )
     assert "omits" in str(grounding_problem("You can run it yourself in Python.", CODE, result))
     assert grounding_problem("", CODE, result) == "empty reply"
+
+
+def test_a_save_is_confirmed_in_the_users_words() -> None:
+    save = call("memory_save", content="my dog is called Biscuit.")
+    saved = ToolResult(request_id="r", tool="memory_save", status="ok", stdout="saved as m1")
+    prompt = [{"role": "user", "content": "Please note that my dog is called Biscuit."}]
+    content = grounded_prompt(prompt, save, saved)[-1]["content"]
+    assert content.startswith("Saved to your memories:\nmy dog is called Biscuit.\n")
+    assert "Confirm in one short sentence what you will remember" in content
+    assert "memory_save" not in content  # no tool name for the model to repeat
+
+
+def test_a_save_is_said_back_in_the_users_terms() -> None:
+    assert reflect("I am allergic to peanuts") == "you are allergic to peanuts"
+    assert reflect("I'm a nurse and my manager is Okafor") == (
+        "you're a nurse and your manager is Okafor"
+    )
+    assert reflect("you should call me Sam") == "I should call you Sam"
+    save = call("memory_save", content="my dog is called Biscuit.")
+    assert confirmed_save(save) == "Noted. I will remember that your dog is called Biscuit."
+    assert confirmed_save(call("memory_save", content="  ")) is None
+    assert confirmed_save(CODE) is None
 
 
 def test_a_reply_after_a_failed_tool_must_say_it_failed() -> None:

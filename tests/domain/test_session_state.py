@@ -99,7 +99,7 @@ def test_history_shows_the_model_what_it_read_in_a_tool_turn() -> None:
     """A tool turn's answer was written from the grounded message (the result, then the
     question): the next turn's history repeats that message, so the result stays in view
     and the prefix the model server cached still matches."""
-    grounded = "Result of code_execution:\n391\n\nMy message was: what is 17*23?"
+    grounded = "The code printed:\n391\n\nMy message was: what is 17*23?"
     turn = ConversationTurn(
         correlation_id="c0",
         session_id="s",

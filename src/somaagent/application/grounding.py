@@ -22,7 +22,9 @@ from typing import Any, Final, Literal
 
 from somaagent.domain.tools import ToolCall, ToolResult
 
-AnswerPath = Literal["model", "tool_answer", "tool_retry", "tool_template", "safety_refusal"]
+AnswerPath = Literal[
+    "model", "tool_answer", "tool_retry", "tool_template", "save_confirmed", "safety_refusal"
+]
 
 #: A result this short (characters, lines) is a fact the reply must state.
 SHORT_RESULT_CHARS: Final = 80
@@ -40,6 +42,19 @@ REFUSAL = re.compile(
     r"\b(?:I'?m sorry|I am sorry|I apologi[sz]e|I can(?:'|no)t (?:assist|help|do that)"
     r"|I(?:'m| am) (?:not able|unable) to)\b",
     re.IGNORECASE,
+)
+#: How the answer step introduces a tool's result: in words a user would use, since a small
+#: model repeats the label ("The result of memory_save is ...") when it names the tool.
+RESULT_LABELS: Final = {
+    "code_execution": "The code printed",
+    "memory_save": "Saved to your memories",
+    "memory_load": "From memory",
+    "web_search": "Search results from the Python docs",
+}
+#: After a save there is nothing to state but what was saved (the general instruction made
+#: the 1.5B write "The result is: Please note that ...", repeating the user's message).
+SAVE_INSTRUCTION: Final = (
+    "Confirm in one short sentence what you will remember; do not describe tools."
 )
 #: A recall's search returns the closest memories, which need not answer the question;
 #: the conversation itself may (the 1.5B answered "What is my job?" from an unrelated
@@ -63,12 +78,19 @@ def result_text(call: ToolCall, result: ToolResult) -> str:
     elif call.tool == "memory_load":
         text = _bullets(_memories(result), "nothing is saved about this yet")
     elif call.tool == "memory_save":
-        text = f"saved: {call.arguments.get('content', '')}"
+        text = str(call.arguments.get("content", ""))
     elif call.tool == "web_search":
         text = _bullets(_hits(result), "no results")
     else:
         text = result.stdout.strip() or _attachments(result) or "(no output)"
     return text if len(text) <= RESULT_CHARS else text[:RESULT_CHARS] + " [...]"
+
+
+def result_label(call: ToolCall, result: ToolResult) -> str:
+    """The words that introduce a result in the answer step (a failure keeps the tool's name)."""
+    if result.status != "ok":
+        return f"Result of {call.tool}"
+    return RESULT_LABELS.get(call.tool, f"Result of {call.tool}")
 
 
 def grounded_prompt(
@@ -80,13 +102,21 @@ def grounded_prompt(
     *before, last = prompt
     question = str(last.get("content", ""))
     content = (
-        f"Result of {call.tool}:\n{result_text(call, result)}\n\n"
-        f"My message was: {question}\n"
-        "Reply to my message using the result above, in one or two short sentences. "
-        f"{RECALL_NOTE if call.tool == 'memory_load' else ''}"
-        "State the result itself; do not describe tools or code."
+        f"{result_label(call, result)}:\n{result_text(call, result)}\n\n"
+        f"My message was: {question}\n{answer_instruction(call, result)}"
     )
     return [*before, {"role": "user", "content": content}]
+
+
+def answer_instruction(call: ToolCall, result: ToolResult) -> str:
+    """What the answer step is asked to write after this tool's result."""
+    if call.tool == "memory_save" and result.status == "ok":
+        return SAVE_INSTRUCTION
+    recall = RECALL_NOTE if call.tool == "memory_load" else ""
+    return (
+        "Reply to my message using the result above, in one or two short sentences. "
+        f"{recall}State the result itself; do not describe tools or code."
+    )
 
 
 def stricter_prompt(
@@ -135,6 +165,35 @@ def grounding_problem(reply: str, call: ToolCall, result: ToolResult) -> str | N
     if key is not None and not all(_normal(line) in _normal(reply) for line in key.splitlines()):
         return f"the reply omits the result {key!r}"
     return None
+
+
+#: First and second person swapped when a saved fact is said back to the user.
+_REFLECT: Final = {
+    "i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
+    "am": "are", "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd",
+    "you": "I", "your": "my", "yours": "mine", "yourself": "myself",
+}  # fmt: skip
+_WORD = re.compile(r"[A-Za-z']+")
+
+
+def reflect(text: str) -> str:
+    """`text` as said back to its author: "my dog" -> "your dog", "I am" -> "you are"."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return _REFLECT.get(word.lower(), word)
+
+    return _WORD.sub(swap, text)
+
+
+def confirmed_save(call: ToolCall) -> str | None:
+    """The reply to a memory_save that succeeded: what will be remembered, in the user's
+    terms (the 1.5B confused the persons: "You will remember that your favorite color ...");
+    None for any other tool."""
+    if call.tool != "memory_save":
+        return None
+    fact = str(call.arguments.get("content", "")).strip().rstrip(".!")
+    return f"Noted. I will remember that {reflect(fact)}." if fact else None
 
 
 def templated_reply(call: ToolCall, result: ToolResult) -> str:

@@ -2,6 +2,8 @@
 
 `soma up` ends by starting the supervisor (devstack/supervisor.py), which restarts a platform
 process that dies; `soma down` stops it first; `soma status` shows what it saw.
+`soma up --workers N --executors M` runs N conversation workers and M tool executors
+(devstack/scaling.py).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from rich.table import Table
 from somaagent.cli.common import console, load_settings, reports_errors
 from somaagent.cli.infra import print_status
 from somaagent.devstack import Stack, StackContext
-from somaagent.devstack.platform import PLATFORM_TYPES, GatewayProcess, provision
+from somaagent.devstack.platform import GatewayProcess, provision
 from somaagent.devstack.prometheus import PrometheusService
+from somaagent.devstack.scaling import known_services, read_layout, scale_to
 from somaagent.devstack.supervisor import (
     read_records,
     running_pid,
@@ -24,17 +27,30 @@ from somaagent.devstack.supervisor import (
     stop_supervisor,
 )
 
+Count = Annotated[int | None, typer.Option(min=0, max=32)]
+
 
 @reports_errors
-def up() -> None:
-    """Start the stack, provision it, then the policy engine, workers and gateway."""
+def up(
+    workers: Count = None,
+    executors: Count = None,
+) -> None:
+    """Start the stack, provision it, then the policy engine, executors, workers and gateway
+    (--workers / --executors, default SOMA_PLATFORM__WORKERS / __EXECUTORS, 1 each)."""
     started = time.monotonic()
     settings = load_settings()
     Stack(settings).up()
     platform = Stack(settings, platform=True)
     provision(platform.ctx)
-    for svc in platform.services[len(Stack(settings).services) :]:
-        console.print(f"{svc.name}: {svc.up()}")
+    layout = settings.platform.model_copy(
+        update={
+            k: v for k, v in {"workers": workers, "executors": executors}.items() if v is not None
+        }
+    )
+    if read_layout(platform.ctx) != layout:  # the supervisor watches the layout it started with
+        console.print(f"supervisor: {stop_supervisor(platform.ctx, keep_records=True)}")
+    for name, result in scale_to(platform.ctx, layout).items():
+        console.print(f"{name}: {result}")
     console.print(f"supervisor: {start_supervisor(platform.ctx)}")
     gateway = platform.service(GatewayProcess.name)
     console.print(f"platform up in {time.monotonic() - started:.1f}s")
@@ -55,11 +71,9 @@ def down(
     keep_stack: Annotated[bool, typer.Option(help="Stop only the platform's processes.")] = False,
 ) -> None:
     """Stop everything this launcher started (or only the platform's own processes)."""
-    settings = load_settings()
-    platform = Stack(settings, platform=True)
-    infra_count = len(Stack(settings).services)
-    targets = platform.services[infra_count:] if keep_stack else platform.services
-    console.print(f"supervisor: {stop_supervisor(platform.ctx)}")
+    stack = Stack(load_settings())
+    targets = [*([] if keep_stack else stack.services), *known_services(stack.ctx)]
+    console.print(f"supervisor: {stop_supervisor(stack.ctx)}")
     for svc in reversed(targets):
         console.print(f"{svc.name}: {svc.down()}")
 
@@ -68,9 +82,9 @@ def down(
 def status() -> None:
     """Every server and platform process: state, port, version; the supervisor's restarts;
     exit 1 unless all are up."""
-    stack = Stack(load_settings(), platform=True)
+    stack = Stack(load_settings())
     try:
-        print_status(stack.status())
+        print_status(stack.status() + [s.status() for s in known_services(stack.ctx)])
     finally:  # print_status exits 1 when a service is not up: show the restarts anyway
         print_supervision(stack.ctx)
 
@@ -81,7 +95,7 @@ def print_supervision(ctx: StackContext) -> None:
     console.print(f"supervisor: {'up (pid ' + str(pid) + ')' if pid else 'not running'}")
     records = read_records(ctx)
     table = Table("process", "restarts", "last exit", "next start", "why")
-    for name in (t.name for t in PLATFORM_TYPES):
+    for name in (s.name for s in known_services(ctx)):
         r = records.get(name)
         if r is None:
             table.add_row(name, "0", "-", "-", "-")

@@ -1,8 +1,14 @@
 """The platform's own processes, run locally by the same launcher as the stack.
 
 `soma up` provisions (migrations, model profiles, SLM artefacts, the search corpus) and then
-starts the policy engine, the tool executor, the conversation worker and the gateway, each
+starts the policy engine, the tool executors, the conversation workers and the gateway, each
 as `soma <command>` with its log under `<state>/logs/` and a pid file, like the servers.
+
+Workers and executors scale out (`soma up --workers N --executors M`, or
+`SOMA_PLATFORM__WORKERS` / `__EXECUTORS`): instance 0 keeps the kind's name and port, instance
+i is `<name>-<i+1>` with its metrics port at the kind's port + i. Every instance of a kind
+joins the kind's one consumer group. The layout `up` started is kept in
+`<state>/platform.json`, which `status`, `down` and the supervisor read.
 """
 
 from __future__ import annotations
@@ -38,12 +44,28 @@ class PlatformProcess(Service):
     command: tuple[str, ...] = ()
     health_path: str | None = None
     ready_timeout_s = 120.0
+    #: The setting that moves this process's port, for kinds that run several instances.
+    port_env: str | None = None
+
+    def __init__(self, ctx: StackContext, index: int = 0) -> None:
+        super().__init__(ctx)
+        self.index = index
+        self.name = instance_name(type(self).name, index)
+
+    @property
+    def base_port(self) -> int:
+        return 0
+
+    @property
+    def port(self) -> int:
+        return self.base_port + self.index
 
     def install(self) -> None:
         """Nothing to install: it runs from the project's virtualenv."""
 
     def launch(self) -> None:
-        self.spawn(soma_argv(*self.command))
+        env = {self.port_env: str(self.port)} if self.port_env else None
+        self.spawn(soma_argv(*self.command), env=env)
 
     def ready(self) -> bool:
         if self.health_path is None:
@@ -54,31 +76,38 @@ class PlatformProcess(Service):
         return f"somaagent {package_version('somaagent')}"
 
 
+def instance_name(kind: str, index: int) -> str:
+    """`conversation-worker`, `conversation-worker-2`, ... (instance 0 keeps the kind's name)."""
+    return kind if index == 0 else f"{kind}-{index + 1}"
+
+
 class PolicyEngineProcess(PlatformProcess):
     name = "policy-engine"
     command = ("policy-engine",)
     health_path = "/healthz"
 
     @property
-    def port(self) -> int:
+    def base_port(self) -> int:
         return PolicyEngineSettings().policy_engine.port
 
 
 class ToolExecutorProcess(PlatformProcess):
     name = "tool-executor"
     command = ("worker", "tools")
+    port_env = "SOMA_TOOLS__METRICS_PORT"
 
     @property
-    def port(self) -> int:  # its /metrics
+    def base_port(self) -> int:  # its /metrics
         return ToolExecutorSettings().tools.metrics_port
 
 
 class ConversationWorkerProcess(PlatformProcess):
     name = "conversation-worker"
     command = ("worker", "conversation")
+    port_env = "SOMA_WORKER__METRICS_PORT"
 
     @property
-    def port(self) -> int:  # its /metrics
+    def base_port(self) -> int:  # its /metrics
         return WorkerSettings().worker.metrics_port
 
 
@@ -88,7 +117,7 @@ class GatewayProcess(PlatformProcess):
     health_path = "/healthz"
 
     @property
-    def port(self) -> int:
+    def base_port(self) -> int:
         return GatewaySettings().gateway.port
 
 

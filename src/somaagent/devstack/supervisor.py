@@ -2,9 +2,10 @@
 
 `soma up` starts it last, detached, as `python -m somaagent.devstack.supervisor`, with its
 pid in `<state>/pids/supervisor.pid` and its log in `<state>/logs/supervisor.log`; `soma down`
-stops it first, so nothing it restarts races the stop. It watches every platform process
-(policy engine, tool executor, conversation worker, gateway) that has a pid file, each in
-its own thread so one slow start never delays another:
+stops it first, so nothing it restarts races the stop. It watches every platform process of
+the recorded layout (policy engine, each tool executor, each conversation worker, gateway;
+see devstack/scaling.py) that has a pid file, each in its own thread so one slow start never
+delays another; `up` with another layout starts it again:
 
 - the pid file names a live process: nothing to do (after STABLE_S up, the failure count
   goes back to 0);
@@ -33,7 +34,6 @@ from typing import Any, Final
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from somaagent.devstack.platform import PLATFORM_TYPES
 from somaagent.devstack.process import (
     describe_exit,
     pid_alive,
@@ -42,6 +42,7 @@ from somaagent.devstack.process import (
     spawn,
     stop_pid,
 )
+from somaagent.devstack.scaling import platform_services
 from somaagent.devstack.service import Service, StackContext
 from somaagent.domain.errors import InfraError, SomaError
 from somaagent.settings import CommonSettings
@@ -224,11 +225,13 @@ def start_supervisor(ctx: StackContext) -> str:
     return "started"
 
 
-def stop_supervisor(ctx: StackContext) -> str:
-    """Stop the supervisor (first, so it restarts nothing `down` stops); forget its records."""
+def stop_supervisor(ctx: StackContext, *, keep_records: bool = False) -> str:
+    """Stop the supervisor (first, so it restarts nothing `down` stops); forget its records
+    unless `keep_records` (a restart for a new layout keeps the restart counts)."""
     pid = running_pid(ctx)
     ctx.pidfile(NAME).unlink(missing_ok=True)
-    records_path(ctx).unlink(missing_ok=True)
+    if not keep_records:
+        records_path(ctx).unlink(missing_ok=True)
     if pid is None:
         return "not running"
     stop_pid(pid, NAME, grace_s=10.0)
@@ -241,7 +244,7 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     with contextlib.suppress(KeyboardInterrupt):
-        supervise(ctx, [t(ctx) for t in PLATFORM_TYPES], done)
+        supervise(ctx, list(platform_services(ctx)), done)
     say("supervisor: stopped")
 
 

@@ -22,6 +22,7 @@ from somaagent.application.conversation.outbound import Outbound
 from somaagent.application.conversation.persist import TurnPersister
 from somaagent.application.grounding import (
     AnswerPath,
+    confirmed_save,
     grounded_prompt,
     grounding_problem,
     silent,
@@ -38,7 +39,7 @@ log = structlog.get_logger(__name__)
 ANSWER_PATHS = Counter(
     "conversation_answer_path_total",
     "Finished turns by how their answer was written (model, tool_answer, tool_retry, "
-    "tool_template, safety_refusal).",
+    "tool_template, save_confirmed, safety_refusal).",
     ["path"],
 )
 #: Tokens of the stricter retry (one sentence).
@@ -77,7 +78,11 @@ class AnswerWriter:
         system = str(state.prompt[0].get("content", "")) if state.prompt else ""
         state.prompt = grounded_prompt(state.prompt, call, result)
         path: AnswerPath
-        if silent(call, result):  # nothing to report: a model could only invent a value
+        saved = confirmed_save(call) if result.status == "ok" else None
+        if saved is not None:  # nothing to state but what was saved, in the user's terms
+            answer = ChatResult(text=saved, latency_s=0.0, model="", profile="")
+            path = "save_confirmed"
+        elif silent(call, result):  # nothing to report: a model could only invent a value
             log.info(
                 "turn.grounding.template", correlation_id=state.correlation_id, why="no output"
             )
