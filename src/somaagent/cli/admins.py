@@ -11,9 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
+import redis.asyncio as aioredis
 import typer
 
 from somaagent.adapters.openfga import OpenFgaClient
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy.admins import TenantAdmins
 from somaagent.cli.common import console, load_settings, logs_to_stderr, reports_errors
 
@@ -31,8 +33,16 @@ def with_admins(use: Callable[[TenantAdmins], Awaitable[T]]) -> T:
     logs_to_stderr()
 
     async def run() -> T:
-        async with OpenFgaClient(load_settings().openfga) as fga:
-            return await use(TenantAdmins(fga))
+        settings = load_settings()
+        redis = aioredis.Redis(
+            host=settings.redis.host, port=settings.redis.port, db=settings.redis.db
+        )
+        epoch = RedisPolicyEpoch(redis, key_prefix=settings.redis.key_prefix)
+        try:
+            async with OpenFgaClient(settings.openfga, on_change=epoch.bump) as fga:
+                return await use(TenantAdmins(fga))
+        finally:
+            await redis.aclose()
 
     return asyncio.run(run())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+import redis.asyncio as aioredis
 import typer
 import uvicorn
 from pydantic import ValidationError as PydanticValidationError
@@ -12,6 +13,7 @@ from pydantic import ValidationError as PydanticValidationError
 from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.pool import open_pool
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy.admins import TenantAdmins
 from somaagent.cli.common import console, err_console, logs_to_stderr, reports_errors
 from somaagent.services.gateway import GatewaySettings, create_app
@@ -53,12 +55,15 @@ def gateway(
 async def _create_key(settings: GatewaySettings, tenant: str, role: str, subject: str) -> str:
     """A key; role admin first makes `subject` an admin of the tenant in OpenFGA."""
     pool = await open_pool(settings.postgres)
+    redis = aioredis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    epoch = RedisPolicyEpoch(redis, key_prefix=settings.redis.key_prefix)
     try:
-        async with OpenFgaClient(settings.openfga) as fga:
+        async with OpenFgaClient(settings.openfga, on_change=epoch.bump) as fga:
             admins = TenantAdmins(fga)
             key, _ = await admins.issue_key(ApiKeyStore(pool), tenant, role, subject, actor="cli")
     finally:
         await pool.close()
+        await redis.aclose()
     return key
 
 

@@ -179,9 +179,28 @@ class KafkaService(Service):
         )
         if created:
             say(f"kafka: created topics {', '.join(sorted(created))}")
+        wanted = self.ctx.settings.kafka.partitions
+        short = asyncio.run(partition_counts(self.ctx.settings.kafka.bootstrap, ALL_TOPICS))
+        for topic, count in sorted(short.items()):
+            if count < wanted:  # never grown here: a session's records would change partition
+                say(
+                    f"kafka: {topic} has {count} partitions, fewer than SOMA_KAFKA__PARTITIONS="
+                    f"{wanted}; at most {count} workers share it (see docs/operations.md)"
+                )
 
     def version(self) -> str:
         return kafka_version(self.ctx.repo)
+
+
+async def partition_counts(bootstrap: str, topics: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """The partition count of each of `topics` that exists."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
 
 
 async def ensure_topics(

@@ -46,6 +46,8 @@ REDIS_SESSION_PREFIX: Final = "soma:session:"
 REDIS_REQUEUE_PENDING: Final = "soma:requeue:pending"
 REDIS_LEASE_PREFIX: Final = "soma:lease:"
 REDIS_DEDUPE_PREFIX: Final = "soma:dedupe:"
+#: The relationship epoch: every OpenFGA write bumps it; cached policy allows die when it moves.
+REDIS_POLICY_EPOCH: Final = "soma:policy:epoch"
 
 # PostgreSQL tables
 TABLE_SCHEMA_MIGRATIONS: Final = "schema_migrations"

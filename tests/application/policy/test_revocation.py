@@ -15,20 +15,20 @@ import pytest
 import redis.asyncio as aioredis
 
 from somaagent.adapters.openfga import OpenFgaClient, persona_ref, tool_ref
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy import HttpPolicyClient, PolicyClientSettings
 from somaagent.application.policy.admins import TenantAdmins
-from somaagent.application.policy.client import PolicyEpoch
 from somaagent.domain.policy import PolicyRequest
 from somaagent.settings import CommonSettings
 
 
 @pytest.fixture
-async def epoch(redis_client: aioredis.Redis, redis_prefix: str) -> AsyncIterator[PolicyEpoch]:
-    yield PolicyEpoch(redis_client, key_prefix=redis_prefix)
+async def epoch(redis_client: aioredis.Redis, redis_prefix: str) -> AsyncIterator[RedisPolicyEpoch]:
+    yield RedisPolicyEpoch(redis_client, key_prefix=redis_prefix)
     await redis_client.delete(redis_prefix + "soma:policy:epoch")
 
 
-def _clients(url: str, epoch: PolicyEpoch) -> tuple[HttpPolicyClient, HttpPolicyClient]:
+def _clients(url: str, epoch: RedisPolicyEpoch) -> tuple[HttpPolicyClient, HttpPolicyClient]:
     settings = PolicyClientSettings(url=url, cache_ttl_s=60)
     return HttpPolicyClient(settings, epoch=epoch), HttpPolicyClient(settings)
 
@@ -38,7 +38,7 @@ async def test_revoked_tool_grant_is_denied_at_once(
     settings: CommonSettings,
     unique: Callable[[str], str],
     tool_request: Callable[..., dict[str, Any]],
-    epoch: PolicyEpoch,
+    epoch: RedisPolicyEpoch,
 ) -> None:
     tenant = unique("tenant")
     request = PolicyRequest(**tool_request(tenant))
@@ -67,7 +67,7 @@ async def test_revoked_tenant_admin_cannot_resolve_at_once(
     engine_url: str,
     settings: CommonSettings,
     unique: Callable[[str], str],
-    epoch: PolicyEpoch,
+    epoch: RedisPolicyEpoch,
 ) -> None:
     tenant, alice, bob = unique("tenant"), unique("alice"), unique("bob")
     request = PolicyRequest(

@@ -3,8 +3,9 @@
 - Fail-closed: when the engine cannot answer (unreachable, timeout, 5xx, bad reply) the
   verdict is a denial whose reason says so.
 - Cache: only *allows*, keyed by the full canonical request, for `cache_ttl_s`; the whole
-  cache is dropped as soon as the engine reports a different constitution hash, and (with a
-  `PolicyEpoch`) as soon as the relationship epoch moves: every relationship write bumps it
+  cache is dropped as soon as the engine reports a different constitution hash, and (with
+  a PolicyEpochSource, e.g. `adapters.redis.policy_epoch.RedisPolicyEpoch`) as soon as the
+  relationship epoch moves: every relationship write bumps it
   (`OpenFgaClient(on_change=epoch.bump)`) and each cache hit first reads it, so a revoked
   permission is denied on the very next decision, not after the TTL.
 - Canary (per tenant or global): the engine is asked as usual, a would-block verdict is
@@ -17,13 +18,12 @@ import time
 from collections import OrderedDict
 
 import httpx
-import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError as PydanticValidationError
-from redis.exceptions import RedisError
 
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SECONDS
+from somaagent.application.policy.ports import PolicyEpochSource
 from somaagent.closing import AsyncClosing
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
 
@@ -32,29 +32,6 @@ log = structlog.get_logger(__name__)
 #: the client never sends on a connection the engine is closing (a fail-closed denial).
 KEEPALIVE_S = 4.0
 _JSON = {"content-type": "application/json"}
-#: The Redis key of the relationship epoch (after the deployment's key prefix).
-POLICY_EPOCH_KEY = "soma:policy:epoch"
-
-
-class PolicyEpoch:
-    """A Redis counter that every relationship write bumps; cached allows die when it moves."""
-
-    def __init__(self, redis: aioredis.Redis, *, key_prefix: str = "") -> None:
-        self.redis = redis
-        self.key = key_prefix + POLICY_EPOCH_KEY
-
-    async def current(self) -> str | None:
-        """The epoch now, or None when Redis cannot say (then nothing cached may be used)."""
-        try:
-            value = await self.redis.get(self.key)
-        except RedisError as exc:
-            log.warning("policy.epoch.unreadable", error=repr(exc))
-            return None
-        return value.decode() if isinstance(value, bytes) else str(value or 0)
-
-    async def bump(self) -> None:
-        """Call after a relationship write or delete has been acknowledged."""
-        await self.redis.incr(self.key)
 
 
 class DecisionCache:
@@ -103,7 +80,9 @@ class DecisionCache:
 class HttpPolicyClient(AsyncClosing):
     """PolicyClient over the engine's HTTP API; `async with HttpPolicyClient(settings)`."""
 
-    def __init__(self, settings: PolicyClientSettings, *, epoch: PolicyEpoch | None = None) -> None:
+    def __init__(
+        self, settings: PolicyClientSettings, *, epoch: PolicyEpochSource | None = None
+    ) -> None:
         self.settings = settings
         self.epoch = epoch
         self.cache = DecisionCache(settings.cache_ttl_s, settings.cache_max_entries)

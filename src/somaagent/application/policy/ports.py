@@ -73,3 +73,13 @@ class KeyIssuer(Protocol[K_co]):
     """Creates API keys (adapters/postgres/api_keys.py): (the key, its record)."""
 
     async def create(self, tenant_id: str, role: str, subject: str) -> tuple[str, K_co]: ...
+
+
+class PolicyEpochSource(Protocol):
+    """A counter that moves whenever a relationship is written or deleted."""
+
+    async def current(self) -> str | None:
+        """The epoch now, or None when it cannot be read (then no cached allow is used)."""
+        ...
+
+    async def bump(self) -> None: ...

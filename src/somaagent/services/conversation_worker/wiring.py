@@ -24,6 +24,7 @@ from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.snapshots import PostgresSnapshotStore
 from somaagent.adapters.postgres.turn_state import PostgresTurnStates
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.adapters.redis.session_cache import RedisSessionCache, session_cache_client
 from somaagent.application.agent_loop import ToolSpec
 from somaagent.application.conversation.persist import TurnPersister
@@ -140,8 +141,9 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
         embed = await stack.enter_async_context(
             EmbeddingClient(settings.embedding.url(), settings.embedding.timeout_s)
         )
-        policy = await stack.enter_async_context(HttpPolicyClient(settings.policy))
-        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga))
+        epoch = RedisPolicyEpoch(redis, key_prefix=settings.redis.key_prefix)
+        policy = await stack.enter_async_context(HttpPolicyClient(settings.policy, epoch=epoch))
+        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga, on_change=epoch.bump))
         store = PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix)
         runner = build_runner(
             settings,

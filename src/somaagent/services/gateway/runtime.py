@@ -19,6 +19,7 @@ from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.sessions import PostgresSessions
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy.admins import TenantAdmins
 from somaagent.application.policy.client import HttpPolicyClient
 from somaagent.application.policy.requeue import RequeueService
@@ -66,8 +67,9 @@ async def open_runtime(settings: GatewaySettings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(fanout.stop)
         task = asyncio.create_task(fanout.run(), name="gateway-outbound-fanout")
         stack.push_async_callback(_cancel, task)
-        policy = await stack.enter_async_context(HttpPolicyClient(settings.policy))
-        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga))
+        epoch = RedisPolicyEpoch(rd, key_prefix=settings.redis.key_prefix)
+        policy = await stack.enter_async_context(HttpPolicyClient(settings.policy, epoch=epoch))
+        fga = await stack.enter_async_context(OpenFgaClient(settings.openfga, on_change=epoch.bump))
         store = PostgresRequeueStore(pool, rd, key_prefix=settings.redis.key_prefix)
         yield Runtime(
             settings=settings,

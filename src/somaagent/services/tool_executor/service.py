@@ -28,6 +28,7 @@ from somaagent.adapters.postgres.audit import PostgresAuditLog
 from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.tool_executions import PostgresExecutionLedger
+from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy import HttpPolicyClient
 from somaagent.application.policy.gate import PolicyGate
 from somaagent.application.redaction import OutputRedactor, scanner_from_policies
@@ -78,7 +79,6 @@ class ToolExecutorService:
         pool = await open_pool(self.settings.postgres)
         self._stack.push_async_callback(pool.close)
         bus = await self._stack.enter_async_context(KafkaEventBus(self.settings.kafka))
-        policy = await self._stack.enter_async_context(HttpPolicyClient(self.settings.policy))
         redis = aioredis.Redis(
             host=self.settings.redis.host,
             port=self.settings.redis.port,
@@ -86,6 +86,10 @@ class ToolExecutorService:
             socket_timeout=self.settings.redis.socket_timeout_s,
         )
         self._stack.push_async_callback(redis.aclose)
+        epoch = RedisPolicyEpoch(redis, key_prefix=self.settings.redis.key_prefix)
+        policy = await self._stack.enter_async_context(
+            HttpPolicyClient(self.settings.policy, epoch=epoch)
+        )
         requeue = PostgresRequeueStore(pool, redis, key_prefix=self.settings.redis.key_prefix)
         gate = PolicyGate(
             policy, bus, requeue, blocked_topic=self.blocked_topic, tool_topic=self.requests_topic
