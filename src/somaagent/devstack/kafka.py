@@ -181,12 +181,12 @@ class KafkaService(Service):
             say(f"kafka: created topics {', '.join(sorted(created))}")
         wanted = self.ctx.settings.kafka.partitions
         short = asyncio.run(partition_counts(self.ctx.settings.kafka.bootstrap, ALL_TOPICS))
-        for topic, count in sorted(short.items()):
-            if count < wanted:  # never grown here: a session's records would change partition
-                say(
-                    f"kafka: {topic} has {count} partitions, fewer than SOMA_KAFKA__PARTITIONS="
-                    f"{wanted}; at most {count} workers share it (see docs/operations.md)"
-                )
+        fewer = sorted(f"{t} ({n})" for t, n in short.items() if n < wanted)
+        if fewer:  # never grown here: a session's records would move to another partition
+            say(
+                f"kafka: fewer partitions than SOMA_KAFKA__PARTITIONS={wanted}, which bounds "
+                f"the workers that share them: {', '.join(fewer)} (see docs/operations.md)"
+            )
 
     def version(self) -> str:
         return kafka_version(self.ctx.repo)
