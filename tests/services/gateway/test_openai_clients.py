@@ -22,19 +22,12 @@ import openai
 import orjson
 import pytest
 
-from services.conversation_worker.conftest import running_worker
-from services.conversation_worker.test_tool_turns import running_executor
-from services.gateway.conftest import RunningGateway, start_gateway, stop_gateway
+from services.gateway.conftest import RunningGateway
+from services.platform import running_platform
 from somaagent.adapters.postgres.api_keys import ApiKeyStore
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
 from somaagent.application import model_profiles
-from somaagent.application.policy import PolicyClientSettings
-from somaagent.devstack.kafka import ensure_topics
-from somaagent.domain.constants import dlq_topic
 from somaagent.domain.llm import ModelProfile, ProfileOverride
-from somaagent.services.conversation_worker import WorkerSettings
-from somaagent.services.conversation_worker.settings import WorkerSection, WorkerTopics
-from somaagent.services.gateway import GatewaySection, GatewaySettings
 from somaagent.settings import CommonSettings, repo_root
 
 NODE_DIR = repo_root() / "tests" / "node"
@@ -46,33 +39,8 @@ async def platform(
     settings: CommonSettings, migrated: str, policy_url: str, seeded_profiles: None
 ) -> AsyncIterator[RunningGateway]:
     """A gateway with a conversation worker and a tool executor behind it."""
-    run = uuid.uuid4().hex[:8]
-    topics = WorkerTopics(
-        inbound=f"test.oai.{run}.inbound",
-        outbound=f"test.oai.{run}.outbound",
-        tool_requests=f"test.oai.{run}.tool-requests",
-        tool_results=f"test.oai.{run}.tool-results",
-    )
-    names = [topics.inbound, topics.outbound, topics.tool_requests, topics.tool_results]
-    await ensure_topics(settings.kafka.bootstrap, [*names, *map(dlq_topic, names)], 2)
-    worker = WorkerSettings(
-        **settings.model_dump(exclude={"environment"}),
-        worker=WorkerSection(metrics_port=0, group_id=f"test-oai-{run}", answer_max_tokens=32),
-        policy=PolicyClientSettings(url=policy_url),
-        topics=topics,
-    )
-    gateway = GatewaySettings(
-        kafka=settings.kafka,
-        postgres=settings.postgres,
-        redis=settings.redis,
-        gateway=GatewaySection(inbound_topic=topics.inbound, outbound_topic=topics.outbound),
-    )
-    async with running_worker(worker), running_executor(worker):
-        gw = await start_gateway(gateway)
-        try:
-            yield gw
-        finally:
-            await stop_gateway(gw)
+    async with running_platform(settings, policy_url, name="oai", answer_max_tokens=32) as gw:
+        yield gw
 
 
 @dataclass(frozen=True)
