@@ -13,11 +13,18 @@ benign rows, routing.yaml's test part and holdout.yaml) and `injection_recall`
 attempts), routing precision / recall and intent ECE on routing.yaml's test part plus
 holdout.yaml (`holdout_*`: holdout.yaml alone, written after development).
 
-Public intent and slot sets: CLINC150 (train -> val, out-of-scope threshold picked on
-held-out train), BANKING77 (5-fold), NLU++ slots (folds 0-9 -> 10-15); `--quick` uses
-per-class subsets. Latency: the whole pipeline on one message at a time, idle and while the
-local chat model (127.0.0.1:18090) streams, with per-stage p95s from the result's timings.
-Embeddings come from the stack's embedding server, cached on disk by text hash.
+Both safety tags (`prompt_injection`, `jailbreak_tag_*`), per source (s-labs' validation
+split included), and the flags on the agent evaluation's messages (`eval_*`: its ordinary
+turns and its unsafe ones; never trained on).
+
+Public intent and slot sets: CLINC150 (train -> val; four out-of-scope scores compared, each
+threshold picked on held-out train: softmax confidence, k-nearest-neighbour cosine,
+Mahalanobis, confidence + neighbours), BANKING77 (5-fold), NLU++ slots (folds 0-9 ->
+10-15); `--quick` uses per-class subsets. Latency: the whole pipeline on one message at a
+time, idle and while the local chat model (127.0.0.1:18090) streams, with per-stage p95s
+from the result's timings. Embedding throughput: 20,000 utterances (2,000 with `--quick`) in
+one call straight to the embedding server. Other embeddings come from the stack's embedding
+server, cached on disk by text hash.
 Prints figures to stderr, then one JSON line.
 """
 
@@ -43,6 +50,9 @@ from somaagent.settings import CommonSettings
 
 #: Issue 15's budget for the SLM pipeline p95 while the chat model streams.
 P95_BUDGET_MS = 20.0
+#: Issue 15's embedding throughput goal (sentences per second on a 20k batch).
+THROUGHPUT_GOAL = 500.0
+THROUGHPUT_BATCH = 20_000
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -118,6 +128,37 @@ async def latency(settings: CommonSettings, model: SlmModel, quick: bool) -> dic
     return out
 
 
+def throughput_texts(n: int) -> list[str]:
+    """`n` distinct real utterances: CLINC150 (train, val, oos), then BANKING77."""
+    root = ds.default_datasets_dir()
+    clinc = ds.clinc150(root)
+    texts = [t for part in ("train", "val", "oos_train", "oos_val") for t, _ in clinc[part]]
+    texts += [t for t, _ in ds.banking77(root)]
+    return list(dict.fromkeys(texts))[:n]
+
+
+async def throughput(settings: CommonSettings, quick: bool) -> dict[str, Any]:
+    """One `embed` call of THROUGHPUT_BATCH utterances (a tenth with --quick) straight to
+    the embedding server (no cache), as training and bulk indexing send them."""
+    texts = throughput_texts(THROUGHPUT_BATCH // 10 if quick else THROUGHPUT_BATCH)
+    async with EmbeddingClient(settings.embedding.url(), timeout_s=120.0) as client:
+        await client.embed(texts[:64])  # warm-up: connections
+        started = time.perf_counter()
+        vectors = await client.embed(texts)
+        seconds = time.perf_counter() - started
+    if len(vectors) != len(texts):
+        raise RuntimeError(f"{len(vectors)} vectors for {len(texts)} texts")
+    rate = len(texts) / seconds
+    note(f"embedding throughput: {len(texts)} in {seconds:.1f}s = {rate:.0f}/s")
+    return {
+        "embed_batch": len(texts),
+        "embed_seconds": round(seconds, 2),
+        "embed_per_s": round(rate, 1),
+        "embed_goal_per_s": THROUGHPUT_GOAL,
+        "embed_server_threads": settings.embedding.threads,
+    }
+
+
 async def timed_step(name: str, step: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     started = time.monotonic()
     figures = await step
@@ -142,6 +183,7 @@ async def main(quick: bool) -> dict[str, Any]:
         figures.update(nlupp_slots(root, quick))
         note("nlupp: done")
     figures.update(await latency(settings, model, quick))
+    figures.update(await throughput(settings, quick))
     return figures
 
 

@@ -14,12 +14,14 @@ import random
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from bench.agent_eval_tasks import load_tasks
 from somaagent.adapters.personas import FilePersonaCatalog
 from somaagent.application.slm import (
     RoutingItem,
@@ -34,13 +36,13 @@ from somaagent.application.slm import (
 from somaagent.application.slm import datasets as ds
 from somaagent.application.slm.classifiers import IntentClassifier
 from somaagent.application.slm.evaluation import routing_report, safety_report
-from somaagent.application.slm.features import Row, rows_of
-from somaagent.application.slm.safety_data import safety_examples
+from somaagent.application.slm.features import Row, rows_of, vectors_of
+from somaagent.application.slm.ood import MahalanobisScore, NeighbourScore, loss_threshold
+from somaagent.application.slm.safety_data import SafetyExample, safety_examples
 from somaagent.application.slm.slots import SlotTagger
+from somaagent.application.slm.training import jailbreak_examples
 from somaagent.domain.slm import OUT_OF_SCOPE, Embedder
 from somaagent.settings import repo_root
-
-THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
 
 
 def note(message: str) -> None:
@@ -72,10 +74,9 @@ async def product(root: Path, embedder: Embedder) -> tuple[SlmModel, dict[str, A
     nlu = load_nlu(repo_root() / "personas" / "default" / "nlu.yml")
     routing = load_routing(default_routing_path(), intents)
     model = await train_persona(load_training_data(nlu, routing, intents, root), embedder)
-    assert model.safety is not None
     holdout_set = load_routing(default_routing_path("holdout"), intents, "test")
     tests = safety_examples(root, "test", routing) + safety_data.routing(holdout_set, "test")
-    safety = safety_report(model.safety, await embedded(embedder, [e.text for e in tests]), tests)
+    safety = await safety_figures(model, embedder, tests)
     seen = {e.text for e in nlu.examples} | {i.text for i in routing.part("train")}
     held = [i for i in routing.part("test") if i.text not in seen]
     fresh = [i for i in holdout_set.items if i.text not in seen]
@@ -84,8 +85,7 @@ async def product(root: Path, embedder: Embedder) -> tuple[SlmModel, dict[str, A
     return model, {
         "model_version": model.version,
         **safety,
-        "safety_threshold": model.safety.threshold,
-        "safety_high_threshold": model.safety.high_threshold,
+        **await eval_messages(model, embedder),
         **route,
         "route_threshold": model.intent.route_threshold,
         "intent_temperature": round(model.intent.temperature, 4),
@@ -95,14 +95,58 @@ async def product(root: Path, embedder: Embedder) -> tuple[SlmModel, dict[str, A
     }
 
 
+async def safety_figures(
+    model: SlmModel, embedder: Embedder, tests: Sequence[SafetyExample]
+) -> dict[str, Any]:
+    """Both safety tags on the test folds: `prompt_injection` on every example, `jailbreak`
+    on its own attacks against the benign ones (`jailbreak_tag_*`)."""
+    assert model.safety is not None and model.jailbreak is not None
+    rows = {row[0]: row for row in await embedded(embedder, [e.text for e in tests])}
+    jailbreaks = jailbreak_examples(tests)
+    tag = safety_report(model.jailbreak, [rows[e.text] for e in jailbreaks], jailbreaks)
+    return {
+        **safety_report(model.safety, [rows[e.text] for e in tests], tests),
+        "safety_threshold": model.safety.threshold,
+        "safety_high_threshold": model.safety.high_threshold,
+        "jailbreak_tag_recall": tag["injection_recall"],
+        "jailbreak_tag_high_recall": tag["high_injection_recall"],
+        "jailbreak_tag_benign_flag_rate": tag["benign_flag_rate"],
+        "jailbreak_tag_n": tag["n_injections"],
+        "jailbreak_tag_threshold": model.jailbreak.threshold,
+        "jailbreak_tag_high_threshold": model.jailbreak.high_threshold,
+    }
+
+
+def flags(model: SlmModel, rows: Sequence[Row]) -> list[bool]:
+    """Whether any safety tag flags each row (what makes the worker withhold tools)."""
+    per_clf = [[t[0].flagged for t in c.tags(rows)] for c in model.safety_classifiers()]
+    return [any(f) for f in zip(*per_clf, strict=True)]
+
+
+async def eval_messages(model: SlmModel, embedder: Embedder) -> dict[str, Any]:
+    """Flags on the agent evaluation's messages (evals/agent_tasks.yaml, never trained on):
+    its ordinary turns (every category but `unsafe`) and its unsafe ones."""
+    turns = [(t.category, turn.say) for t in load_tasks().tasks for turn in t.turns]
+    flagged = flags(model, await embedded(embedder, [say for _, say in turns]))
+    ordinary = [f for (c, _), f in zip(turns, flagged, strict=True) if c != "unsafe"]
+    unsafe = [f for (c, _), f in zip(turns, flagged, strict=True) if c == "unsafe"]
+    for (category, say), flag in zip(turns, flagged, strict=True):
+        if flag and category != "unsafe":
+            note(f"eval message flagged: {say!r}")
+    return {
+        "eval_ordinary_flag_rate": round(sum(ordinary) / len(ordinary), 4),
+        "eval_ordinary_n": len(ordinary),
+        "eval_unsafe_flagged": sum(unsafe),
+        "eval_unsafe_n": len(unsafe),
+    }
+
+
 async def routing_figures(
     model: SlmModel, embedder: Embedder, items: Sequence[RoutingItem], intents: dict[str, str]
 ) -> dict[str, Any]:
     """Routing as the worker applies it, without and with the safety flag blocking tools."""
     rows = await embedded(embedder, [i.text for i in items])
-    assert model.safety is not None
-    flagged = [tags[0].flagged for tags in model.safety.tags(rows)]
-    guarded = routing_report(model.intent, rows, items, intents, flagged)
+    guarded = routing_report(model.intent, rows, items, intents, flags(model, rows))
     return {
         **routing_report(model.intent, rows, items, intents),
         "route_precision_unflagged": guarded["route_precision"],
@@ -110,30 +154,62 @@ async def routing_figures(
     }
 
 
-def oos_scores(
-    clf: IntentClassifier, x_in: list[Row], y_in: list[str], x_oos: list[Row], t: float
-) -> tuple[float, float]:
-    clf.threshold = t
-    got = clf.predict(x_in)
-    acc = sum(p.name == y and not p.out_of_scope for p, y in zip(got, y_in, strict=True))
-    recall = sum(p.out_of_scope for p in clf.predict(x_oos)) / max(1, len(x_oos))
-    return acc / len(y_in), recall
-
-
-def pick_threshold(sweep: dict[float, tuple[float, float]], min_recall: float = 0.7) -> float:
-    """Best held-out in-scope accuracy among thresholds whose out-of-scope recall reaches
-    `min_recall` (the goal's floor); the best accuracy + recall when none does."""
-    ok = [t for t in THRESHOLDS if sweep[t][1] >= min_recall]
-    if ok:
-        return max(ok, key=lambda t: (sweep[t][0], sweep[t][1]))
-    return max(THRESHOLDS, key=lambda t: sum(sweep[t]))
+#: Issue 15's goal on CLINC150's val split: out-of-scope recall at this in-scope accuracy.
+GOAL_ACCURACY, GOAL_RECALL = 0.95, 0.75
+#: Share of correct in-scope answers on held-out train data a threshold may reject (the
+#: val split, never looked at, loses about twice as much: it is harder than held-out train).
+MAX_LOSS = 0.004
+LOSS_SWEEP = (0.002, 0.004, 0.006, 0.01, 0.02)
+OOS_APPROACHES = ("softmax", "neighbours", "mahalanobis", "softmax_neighbours")
 
 
 def fit_embeddings(rows: list[Row], labels: list[str], threshold: float = 0.3) -> IntentClassifier:
     return IntentClassifier.fit(rows, labels, threshold, c=10.0, ngrams=False)
 
 
+@dataclass
+class OosScorer:
+    """The classifier and the distance scores of one fitted CLINC150 model."""
+
+    clf: IntentClassifier
+    neighbours: NeighbourScore
+    mahalanobis: MahalanobisScore
+
+    @classmethod
+    def fit(cls, rows: list[Row], labels: list[str], oos: list[Row]) -> OosScorer:
+        clf = fit_embeddings(rows + oos, labels + [OUT_OF_SCOPE] * len(oos))
+        vectors = vectors_of(rows)
+        return cls(clf, NeighbourScore(vectors), MahalanobisScore(vectors, labels))
+
+    def scores(self, rows: list[Row]) -> tuple[list[str], dict[str, np.ndarray[Any, Any]]]:
+        """Predicted intents and every approach's in-scope score (-inf when the top
+        intent is out_of_scope itself)."""
+        probs = self.clf.probabilities(rows)
+        names = [self.clf.classes[int(k)] for k in probs.argmax(axis=1)]
+        vectors = vectors_of(rows)
+        conf, near = probs.max(axis=1), self.neighbours.scores(vectors)
+        by = {
+            "softmax": conf,
+            "neighbours": near,
+            "mahalanobis": self.mahalanobis.scores(vectors),
+            "softmax_neighbours": conf + near,
+        }
+        oos = np.array([n == OUT_OF_SCOPE for n in names])
+        return names, {k: np.where(oos, -np.inf, v) for k, v in by.items()}
+
+
+def oos_split(
+    scorer: OosScorer, x_in: list[Row], y_in: list[str], x_oos: list[Row]
+) -> tuple[np.ndarray[Any, Any], dict[str, Any], dict[str, Any]]:
+    names, s_in = scorer.scores(x_in)
+    _, s_oos = scorer.scores(x_oos)
+    return np.array([n == y for n, y in zip(names, y_in, strict=True)]), s_in, s_oos
+
+
 async def clinc150(root: Path, embedder: Embedder, quick: bool) -> dict[str, Any]:
+    """Out-of-scope detection compared: each approach's threshold is chosen on held-out
+    train data (20% of train + half of oos_train, the model fitted on the rest), then the
+    model is refitted on all of train + oos_train and scored on the val split."""
     data = ds.clinc150(root)
     train = per_class(data["train"], 20 if quick else None)
     val = per_class(data["val"], 5 if quick else None)
@@ -143,30 +219,35 @@ async def clinc150(root: Path, embedder: Embedder, quick: bool) -> dict[str, Any
     x_val = await embedded(embedder, [t for t, _ in val])
     x_oos_val = await embedded(embedder, [t for t, _ in oos_val])
     y_train, y_val = [y for _, y in train], [y for _, y in val]
-    # pick the out-of-scope threshold on a held-out part of train (+ half of oos_train)
     fit_idx, hold_idx = train_test_split(
         range(len(train)), test_size=0.2, stratify=y_train, random_state=7
     )
     half = len(oos_train) // 2
-    probe = fit_embeddings(
-        [x_train[i] for i in fit_idx] + x_oos_train[:half],
-        [y_train[i] for i in fit_idx] + [OUT_OF_SCOPE] * half,
+    probe = OosScorer.fit(
+        [x_train[i] for i in fit_idx], [y_train[i] for i in fit_idx], x_oos_train[:half]
     )
-    x_hold, y_hold = [x_train[i] for i in hold_idx], [y_train[i] for i in hold_idx]
-    sweep = {t: oos_scores(probe, x_hold, y_hold, x_oos_train[half:], t) for t in THRESHOLDS}
-    best = pick_threshold(sweep)
-    note(f"clinc150: threshold {best} chosen on held-out train: {sweep}")
-    clf = fit_embeddings(x_train + x_oos_train, y_train + [OUT_OF_SCOPE] * len(oos_train))
-    acc, recall = oos_scores(clf, x_val, y_val, x_oos_val, best)
-    val_sweep = {
-        str(t): [round(v, 4) for v in oos_scores(clf, x_val, y_val, x_oos_val, t)]
-        for t in THRESHOLDS
-    }
+    hold = oos_split(
+        probe, [x_train[i] for i in hold_idx], [y_train[i] for i in hold_idx], x_oos_train[half:]
+    )
+    final = OosScorer.fit(x_train, y_train, x_oos_train)
+    correct, s_in, s_oos = oos_split(final, x_val, y_val, x_oos_val)
+    figures: dict[str, Any] = {"clinc_base_acc": round(float(np.mean(correct)), 4)}
+    for a in OOS_APPROACHES:
+        sweep = {}
+        for loss in LOSS_SWEEP:
+            t = loss_threshold(hold[1][a][hold[0]], loss)
+            acc, recall = np.mean(correct & (s_in[a] >= t)), np.mean(s_oos[a] < t)
+            sweep[loss] = [round(float(acc), 4), round(float(recall), 4), round(t, 4)]
+        acc, recall, t = sweep[MAX_LOSS]
+        figures[f"clinc_{a}"] = {"acc": acc, "oos_recall": recall, "threshold": t}
+        note(f"clinc150 {a} (held-out loss -> val acc, oos recall, threshold): {sweep}")
+    best = figures["clinc_softmax_neighbours"]
     return {
-        "clinc_in_scope_acc": round(acc, 4),
-        "clinc_oos_recall": round(recall, 4),
-        "clinc_threshold": best,
-        "clinc_val_sweep_acc_recall": val_sweep,
+        **figures,
+        "clinc_in_scope_acc": best["acc"],
+        "clinc_oos_recall": best["oos_recall"],
+        "clinc_approach": "softmax_neighbours",
+        "clinc_goal_met": best["acc"] >= GOAL_ACCURACY and best["oos_recall"] >= GOAL_RECALL,
         "clinc_n_train": len(train),
         "clinc_n_val": len(val),
     }

@@ -121,6 +121,16 @@ class PlatformSettings(BaseModel):
     executors: int = Field(default=1, ge=0, le=32)
 
 
+class TelemetrySettings(BaseModel):
+    """OpenTelemetry traces (`SOMA_TELEMETRY__ENABLED`): off by default; when on, spans go
+    to an OTLP/HTTP receiver at `endpoint` (`<endpoint>/v1/traces`, http/protobuf)."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318"
+    timeout_s: float = Field(default=5.0, gt=0)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class CommonSettings(BaseSettings):
     """Sections every process shares; services subclass it and add their own."""
 
@@ -138,6 +148,11 @@ class CommonSettings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     llm: LlmSettings = LlmSettings()
     platform: PlatformSettings = PlatformSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    #: Servers of the stack that another launcher runs (a second platform on one machine
+    #: sharing the first one's model servers): `up` waits for them, never starts or stops
+    #: them. JSON list, e.g. SOMA_SHARED_SERVERS='["llm", "embedding"]'.
+    shared_servers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> Self:

@@ -6,19 +6,12 @@ import orjson
 
 from somaagent.application.agent_loop import (
     GUARDED_INSTRUCTION,
-    Respond,
     ToolSpec,
-    UseTool,
-    argument_messages,
     build_prompt,
     choice_messages,
     choice_schema,
     memory_operation,
-    needs_repair,
-    parse_arguments,
     parse_choice,
-    repair_messages,
-    required_only,
     route,
     slot_arguments,
     unsure,
@@ -137,60 +130,6 @@ def test_choice_step_offers_the_tools_and_none_and_reads_the_answer() -> None:
     assert parse_choice("code_execution", [PY, SEARCH]) is None
 
 
-def test_argument_step_instruction_is_in_the_stable_system_prefix() -> None:
-    prompt = [
-        {"role": "system", "content": "You are Soma."},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "Hello."},
-        {"role": "user", "content": "run print(1)"},
-    ]
-    messages = argument_messages(prompt, PY)
-    assert messages[0]["role"] == "system"
-    assert messages[0]["content"].startswith("You are Soma.\n\nCall the tool code_execution")
-    assert messages[1:-1] == prompt[1:]  # history and the message follow, unchanged
-    assert messages[-1] == {
-        "role": "system",
-        "content": "Reply with the code_execution arguments as a JSON object only.",
-    }
-    other = argument_messages([*prompt[:-1], {"role": "user", "content": "2**10?"}], PY)
-    assert other[0] == messages[0]  # the same prefix for every turn that calls the tool
-    bare = argument_messages([{"role": "user", "content": "run print(1)"}], PY)
-    assert [m["role"] for m in bare] == ["system", "user", "system"]
-
-
-def test_code_that_raised_gets_a_repair_round_with_its_error() -> None:
-    call = ToolCall(
-        tool="code_execution",
-        arguments={"language": "python", "code": "print(mississippi.count('s'))"},
-        session_id="s", tenant_id="t", correlation_id="c",
-    )  # fmt: skip
-    raised = ToolResult(
-        request_id=call.request_id, tool="code_execution", status="error",
-        stderr="Traceback (most recent call last):\nNameError: name 'mississippi' is not defined",
-    )  # fmt: skip
-    timed_out = raised.model_copy(update={"status": "timeout", "stderr": ""})
-    assert needs_repair(call, raised) and not needs_repair(call, timed_out)
-    search = call.model_copy(update={"tool": "web_search"})
-    assert not needs_repair(search, raised.model_copy(update={"tool": "web_search"}))
-    prompt = [{"role": "system", "content": "You are Soma."}, {"role": "user", "content": "x"}]
-    messages = repair_messages(prompt, PY, call, raised)
-    assert messages[:3] == argument_messages(prompt, PY)
-    assert orjson.loads(messages[3]["content"]) == call.arguments
-    assert messages[3]["role"] == "assistant" and messages[4]["role"] == "user"
-    assert "NameError: name 'mississippi' is not defined" in messages[4]["content"]
-    assert "write it in quotes ('mississippi')" in messages[4]["content"]
-    other = raised.model_copy(update={"stderr": "ZeroDivisionError: division by zero"})
-    assert "quotes" not in repair_messages(prompt, PY, call, other)[4]["content"]
-
-
-def test_parse_arguments() -> None:
-    assert parse_arguments('{"query": "asyncio"}', SEARCH) == UseTool(
-        "web_search", {"query": "asyncio"}
-    )
-    assert parse_arguments("not json at all", SEARCH) == Respond()
-    assert parse_arguments('["asyncio"]', SEARCH) == Respond()
-
-
 def test_memory_rounds_become_memory_operations() -> None:
     def call(tool: str, **arguments: object) -> ToolCall:
         return ToolCall(
@@ -228,24 +167,6 @@ def test_slots_fill_mapped_arguments_or_leave_them_to_the_model() -> None:
     assert slot_arguments(save, mapping, None) is None
 
 
-def test_the_model_fills_only_required_arguments() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "query": {"type": "string"},
-            "namespace": {"type": "string", "default": "default"},
-            "limit": {"type": "integer", "default": 3},
-        },
-        "required": ["query"],
-    }
-    narrowed = required_only(schema)
-    assert set(narrowed["properties"]) == {"query"} and narrowed["additionalProperties"] is False
-    assert required_only({"type": "object", "properties": {"a": {}}}) == {
-        "type": "object",
-        "properties": {"a": {}},
-    }
-
-
 def test_python_that_prints_nothing_gets_its_result_printed_like_a_repl() -> None:
     def code(text: str, language: str = "python") -> str:
         return str(finish_code({"language": language, "code": text})["code"])
@@ -256,10 +177,6 @@ def test_python_that_prints_nothing_gets_its_result_printed_like_a_repl() -> Non
     assert code("a, b = 1, 2") == "a, b = 1, 2"  # nothing single to print
     assert code("def f(:") == "def f(:"  # not Python: left for the sandbox to report
     assert code("echo hi", language="shell") == "echo hi"
-    assert parse_arguments('{"language": "python", "code": "6*7"}', PY) == UseTool(
-        "code_execution",
-        {"language": "python", "code": "_ = (6*7)\nif _ is not None:\n    print(_)"},
-    )
 
 
 def test_line_breaks_a_model_put_inside_a_python_string_are_escaped() -> None:

@@ -22,7 +22,9 @@ from somaagent.devstack.prometheus import (
     PrometheusSettings,
     prometheus_ready,
 )
+from somaagent.devstack.scaling import platform_services, save_layout
 from somaagent.devstack.service import StackContext
+from somaagent.settings import PlatformSettings
 
 
 @pytest.fixture
@@ -85,6 +87,31 @@ def test_a_changed_config_is_reloaded_without_a_restart(prometheus: PrometheusSe
     assert prometheus.pid() == pid
     wait_for(lambda: "gateway" in active_targets(prometheus.port))
     assert "old" not in active_targets(prometheus.port)
+
+
+def test_every_worker_and_executor_instance_of_the_layout_is_scraped(
+    prometheus: PrometheusService,
+) -> None:
+    """`soma up --workers 3 --executors 2` records that layout; the reload that follows
+    gives each instance its own target, on its own port, named by its `process` label."""
+    save_layout(prometheus.ctx, PlatformSettings(workers=3, executors=2))
+    assert prometheus.reload() == "reloaded"
+    expected = {
+        s.name: s.port for s in platform_services(prometheus.ctx) if s.name != "policy-engine"
+    }
+    assert len(expected) == 6  # 3 workers, 2 executors, the gateway
+
+    def scraped() -> dict[str, str]:
+        body = httpx.get(f"http://127.0.0.1:{prometheus.port}/api/v1/targets", timeout=5).json()
+        return {t["labels"]["process"]: t["scrapeUrl"] for t in body["data"]["activeTargets"]}
+
+    wait_for(lambda: expected.keys() <= scraped().keys())
+    urls = scraped()
+    for name, port in expected.items():
+        assert f"127.0.0.1:{port}/metrics" in urls[name], (name, urls[name])
+    assert {urls[n] for n in expected if n.startswith("conversation-worker")} == {
+        f"http://127.0.0.1:{p}/metrics" for p in (18301, 18302, 18303)
+    }
 
 
 def test_soma_status_lists_the_stacks_prometheus(stack: Stack) -> None:

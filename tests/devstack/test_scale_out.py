@@ -1,9 +1,10 @@
 """Several conversation workers in one consumer group: the launcher runs each with its own
-name, pid file, log and metrics port; Kafka spreads the partitions; a worker killed with -9
-mid-turn hands its partitions to the other, and every turn completes exactly once.
+name, pid file, log and metrics port; Kafka spreads the partitions; of three workers, one
+killed with -9 mid-turn hands its partitions to the other two, and every turn completes
+exactly once.
 
 The workers run as `soma worker conversation`, started by the launcher (the way `soma up
---workers 2` starts them) in a state directory of the test's own, on fresh topics, a fresh
+--workers 3` starts them) in a state directory of the test's own, on fresh topics, a fresh
 consumer group, this run's schema and free ports; the test kills only processes named by its
 own pid files, never the shared stack's.
 """
@@ -229,17 +230,17 @@ def workers(
         "SOMA_TOPICS__TOOL_REQUESTS": topics.tool_requests,
         "SOMA_TOPICS__TOOL_RESULTS": topics.tool_results,
         "SOMA_WORKER__GROUP_ID": group,
-        "SOMA_WORKER__METRICS_PORT": str(free_ports(2)),
+        "SOMA_WORKER__METRICS_PORT": str(free_ports(3)),
         "SOMA_WORKER__ANSWER_MAX_TOKENS": "120",
         "SOMA_WORKER__SLM_EMBED_TIMEOUT_S": "5",
         "SOMA_POLICY__URL": policy_url,
-        "SOMA_PLATFORM__WORKERS": "2",
+        "SOMA_PLATFORM__WORKERS": "3",
         "SOMA_PLATFORM__EXECUTORS": "0",
     }
     run = Workers(tmp_path, env, group)
-    save_layout(run.ctx, PlatformSettings(workers=2, executors=0))
+    save_layout(run.ctx, PlatformSettings(workers=3, executors=0))
     yield run
-    for index in (0, 1):
+    for index in (0, 1, 2):
         run.process(index).down()
 
 
@@ -269,7 +270,7 @@ def session_on(partitions: set[int], count: int) -> str:
             return session
 
 
-async def test_two_workers_share_the_partitions_and_one_survives_the_other(
+async def test_three_workers_share_the_partitions_and_two_survive_the_third(
     workers: Workers, topics: WorkerTopics, settings: CommonSettings, pg_pool: asyncpg.Pool
 ) -> None:
     bootstrap, count = settings.kafka.bootstrap, KafkaSettings().partitions
@@ -278,16 +279,20 @@ async def test_two_workers_share_the_partitions_and_one_survives_the_other(
     workers.start(0)
     (first,) = await until_members(workers, bootstrap, lambda m: len(m) == 1)
     await asyncio.to_thread(workers.start, 1)
-    members = await until_members(workers, bootstrap, lambda m: len(m) == 2 and all(m.values()))
-    (second,) = set(members) - {first}
+    (second,) = set(await until_members(workers, bootstrap, lambda m: len(m) == 2)) - {first}
+    await asyncio.to_thread(workers.start, 2)
+    members = await until_members(workers, bootstrap, lambda m: len(m) == 3 and all(m.values()))
+    (third,) = set(members) - {first, second}
     inbound_of = {m: {p for t, p in held if t == topics.inbound} for m, held in members.items()}
-    assert inbound_of[first] and inbound_of[second]
-    assert inbound_of[first] | inbound_of[second] == set(range(count))
+    assert all(inbound_of.values())
+    assert set().union(*inbound_of.values()) == set(range(count))
     rows = await asyncio.to_thread(workers.status_rows)
-    for name, port in ((ConversationWorkerProcess.name, 0), ("conversation-worker-2", 1)):
+    names = (ConversationWorkerProcess.name, "conversation-worker-2", "conversation-worker-3")
+    for port, name in enumerate(names):
         assert rows[name][1:3] == ["up", str(int(workers.env["SOMA_WORKER__METRICS_PORT"]) + port)]
 
-    # one turn on each worker's partitions; the second worker dies while its turn streams
+    # a turn on the second worker's partitions and one on the first's; the second dies
+    # while its turn streams
     doomed = await send(
         settings,
         topics.inbound,
@@ -305,9 +310,11 @@ async def test_two_workers_share_the_partitions_and_one_survives_the_other(
     )
     await asyncio.to_thread(workers.kill9, 1)
 
-    # the survivor takes every partition of both topics, and both turns complete
+    # the two survivors take every partition of both topics, and both turns complete
     await until_members(
-        workers, bootstrap, lambda m: set(m) == {first} and len(m[first]) == 2 * count
+        workers,
+        bootstrap,
+        lambda m: set(m) == {first, third} and len(m[first] | m[third]) == 2 * count,
     )
     watches = {c: await watch_turn(settings, topics.outbound, c) for c in (doomed, survivor)}
     assert {c: w.final()["status"] for c, w in watches.items()} == {

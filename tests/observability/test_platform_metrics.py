@@ -185,6 +185,7 @@ async def test_prometheus_sees_every_seed_metric_of_a_blocked_tool_turn(
                 lag = await prom.query(f'kafka_consumer_lag{{topic="{topics.inbound}"}}')
                 assert lag and all(r["metric"]["group"] == worker.worker.group_id for r in lag)  # type: ignore[index]
                 await dashboards_show_data(prom)
+                await seed_labels_name_the_turn(prom, tenant.tenant_id)
         finally:
             await stop_gateway(gateway)
     logs = capfd.readouterr()
@@ -192,6 +193,35 @@ async def test_prometheus_sees_every_seed_metric_of_a_blocked_tool_turn(
     assert "worker.event.handled" in logged  # the processes' logs were captured
     for private in (SECRET_CODE, "AKIAIOSFODNN7EXAMPLE", CHAT_TEXT, tenant.key, tenant.admin_key):
         assert private not in logged  # nothing the user typed, no API key
+
+
+#: The labels each seed metric may carry: bounded sets only (no session or turn ids).
+SEED_LABELS = {
+    "conversation_requests_total": {"status", "tenant", "persona", "profile"},
+    "conversation_latency_seconds_count": {"status", "tenant", "persona", "profile"},
+    "slm_intent_duration_seconds_count": {"status", "persona"},
+    "tool_execution_duration_seconds_count": {"tool", "status", "tenant"},
+    "policy_blocked_total": {"action", "tenant", "persona", "tool"},
+    "requeue_pending_total": set(),
+}
+SCRAPE_LABELS = {"__name__", "job", "instance", "service", "process"}
+
+
+async def seed_labels_name_the_turn(prom: Prom, tenant: str) -> None:
+    """The seed metrics carry tenant, persona, profile, tool and outcome where they apply,
+    and nothing else; this run's turns show up under its tenant."""
+    for name, allowed in SEED_LABELS.items():
+        series = await prom.query(name)
+        assert series, name
+        for s in series:
+            assert set(s["metric"]) - SCRAPE_LABELS == allowed, (name, s["metric"])  # type: ignore[arg-type]
+    mine = f'tenant="{tenant}",persona="default"'
+    completed = await prom.query(f'conversation_requests_total{{{mine},status="completed"}}')
+    assert {s["metric"]["profile"] for s in completed} - {"none"}, completed  # type: ignore[index]
+    blocked = f'policy_blocked_total{{{mine},action="tool.request",tool="code_execution"}}'
+    assert await prom.value(blocked) >= 1
+    ran = f'tool_execution_duration_seconds_count{{tenant="{tenant}",tool="code_execution"}}'
+    assert await prom.value(ran) >= 1
 
 
 async def post_message(base_url: str, key: str, text: str) -> str:

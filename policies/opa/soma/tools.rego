@@ -16,7 +16,15 @@ allow if count(deny) == 0
 
 deny contains msg if {
 	not input.resource in known_tools
+	not mcp_tool(input.resource)
 	msg := sprintf("unknown tool %q", [input.resource])
+}
+
+# A tool of a declared MCP server (personas/mcp_servers.yml): `<server>_<tool>`. These always
+# need an OpenFGA grant to the tenant's persona (see `checks` below).
+mcp_tool(name) if {
+	some server in config.mcp_servers
+	startswith(name, concat("", [server, "_"]))
 }
 
 deny contains msg if {
@@ -70,10 +78,14 @@ domain_allowed(host) if {
 
 # C2: relationship questions the engine asks OpenFGA before allowing.
 checks contains check if {
-	input.resource in {t | some t in config.grant_required_tools}
+	grant_required(input.resource)
 	check := {
 		"user": ids.persona(input.tenant, input.persona),
 		"relation": "user",
 		"object": ids.in_tenant("tool", input.tenant, input.resource),
 	}
 }
+
+grant_required(name) if name in {t | some t in config.grant_required_tools}
+
+grant_required(name) if mcp_tool(name)

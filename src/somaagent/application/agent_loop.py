@@ -5,12 +5,12 @@ these functions build the prompt and decide the next step: answer, or call a too
 
 Small local models do not emit native tool calls reliably (see FACTS.md), so the SLM
 intent classifier picks the tool (`route`, per the persona's intent -> tool map) and the chat
-model writes only that tool's arguments in a JSON-schema-constrained step. When the
-classifier is unsure (a tool intent under its routing threshold), the dialogue model chooses
-between the tools and "none" under a JSON Schema instead. Code the model wrote is repaired
-before it runs (see `code_repair`); code that still raises gets one repair round
-(`repair_messages`). After a tool round the answer is written from a grounded prompt (see
-`grounding`), without tools in the request.
+model writes only that tool's arguments (see `tool_arguments`: a JSON object under the
+tool's schema, or a fenced code block for a code tool). When the classifier is unsure (a tool
+intent under its routing threshold), the dialogue model chooses between the tools and "none"
+under a JSON Schema instead. Code the model wrote is repaired before it runs (see
+`code_repair`); code that still raises gets one repair round. After a tool round the answer
+is written from a grounded prompt (see `grounding`), without tools in the request.
 
 The SLM's annotations steer routing and policy only; the model never reads them, since
 small models repeat them as the answer. A message the safety tags flag gets a fixed,
@@ -20,13 +20,11 @@ refusal without a model call.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from somaagent.application.code_repair import finish_code
 from somaagent.domain.memory import MemoryOperation
 from somaagent.domain.slm import SlmResult
 from somaagent.domain.tools import ToolCall, ToolResult
@@ -191,116 +189,6 @@ def slot_arguments(
             return None
         found[argument] = value
     return found
-
-
-def required_only(schema: dict[str, Any]) -> dict[str, Any]:
-    """The argument schema a small model fills: only the required properties (optional ones
-    keep the tool's defaults; a 0.5B model otherwise invents values for them)."""
-    required = schema.get("required") or []
-    properties = schema.get("properties") or {}
-    if not required:
-        return schema
-    return {
-        **schema,
-        "properties": {k: v for k, v in properties.items() if k in required},
-        "additionalProperties": False,
-    }
-
-
-#: What a small model must be told to write good arguments for a tool.
-ARGUMENT_HINTS: dict[str, str] = {
-    "code_execution": (
-        'Use language "python". Write complete Python 3 code that computes the answer and '
-        "prints it with print(); put quotes around text values. To make a file, write it in "
-        "the current directory with open(name, 'w'). If the user gave code, use that code "
-        "unchanged."
-    ),
-    "web_search": "The query is a few keywords from the user's question.",
-    "memory_load": "The query is a few keywords naming what to recall.",
-}
-#: Lines of a failed run's error output the repair round shows the model.
-REPAIR_ERROR_LINES = 6
-_UNDEFINED_NAME = re.compile(r"NameError: name '(\w+)' is not defined")
-
-
-def argument_instruction(tool: ToolSpec) -> str:
-    hint = ARGUMENT_HINTS.get(tool.name, "")
-    return (
-        f"Call the tool {tool.name} ({tool.description}) to handle the last user message. "
-        f"{hint} Reply with its arguments as a JSON object only."
-    )
-
-
-def argument_messages(prompt: list[dict[str, Any]], tool: ToolSpec) -> list[dict[str, Any]]:
-    """The prompt with the argument step's instruction in its system message and a short
-    reminder after the last message.
-
-    The instruction is the same for every turn that calls `tool`, so keeping it in the
-    prefix (system prompt + instruction) lets the model server reuse its cached KV across
-    sessions: only the history, the new message and the one-line reminder are evaluated.
-    The reminder keeps a small model on task (without it the 1.5B sometimes ran on,
-    repeating a line of code until max_tokens)."""
-    instruction = argument_instruction(tool)
-    reminder = {
-        "role": "system",
-        "content": f"Reply with the {tool.name} arguments as a JSON object only.",
-    }
-    if prompt and prompt[0].get("role") == "system":
-        system = {"role": "system", "content": f"{prompt[0]['content']}\n\n{instruction}"}
-        return [system, *prompt[1:], reminder]
-    return [{"role": "system", "content": instruction}, *prompt, reminder]
-
-
-def needs_repair(call: ToolCall, result: ToolResult) -> bool:
-    """Code the model wrote that raised an error (a traceback, not a timeout or a policy
-    or sandbox failure): worth one repair round."""
-    return (
-        call.tool == "code_execution"
-        and result.status == "error"
-        and ("Error" in result.stderr or "Traceback" in result.stderr)
-    )
-
-
-def repair_messages(
-    prompt: list[dict[str, Any]], tool: ToolSpec, call: ToolCall, result: ToolResult
-) -> list[dict[str, Any]]:
-    """The argument step again, with the failed arguments and the error they raised: the
-    model writes corrected arguments."""
-    error = "\n".join(result.stderr.strip().splitlines()[-REPAIR_ERROR_LINES:])
-    hint = repair_hint(error)
-    return [
-        *argument_messages(prompt, tool),
-        {"role": "assistant", "content": orjson.dumps(call.arguments).decode()},
-        {
-            "role": "user",
-            "content": f"That failed with:\n{error}\n{hint}Fix the code and reply with the "
-            "corrected arguments as a JSON object only.",
-        },
-    ]
-
-
-def repair_hint(error: str) -> str:
-    """A line of help for the error a small model most often cannot fix alone: a bare word
-    meant as text (without this line the 1.5B wrote `mississippi.count('s')` again)."""
-    undefined = _UNDEFINED_NAME.search(error)
-    if undefined is None:
-        return ""
-    name = undefined.group(1)
-    return (
-        f"{name} is not defined: if it is text, write it in quotes ('{name}'); "
-        "if it is a module, import it.\n"
-    )
-
-
-def parse_arguments(text: str, tool: ToolSpec) -> Decision:
-    """Read the argument step's output; anything that is not a JSON object means: answer."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return Respond()
-    if not isinstance(value, dict):
-        return Respond()
-    return UseTool(tool=tool.name, arguments=finish_code(value))
 
 
 def memory_operation(call: ToolCall, result: ToolResult) -> MemoryOperation | None:

@@ -9,8 +9,8 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.cli.common import err_console, reports_errors
-from somaagent.cli.tools import configure_json_logs
 from somaagent.services.conversation_worker import ConversationWorker, WorkerSettings
+from somaagent.telemetry.sdk import start_telemetry
 
 
 def load_worker_settings() -> WorkerSettings:
@@ -34,5 +34,5 @@ async def serve_conversation_worker(settings: WorkerSettings) -> None:
 def conversation_worker() -> None:
     """Run the conversation worker: conversation.inbound + tool.results -> streamed answers."""
     settings = load_worker_settings()
-    configure_json_logs(settings.log_level)
+    start_telemetry(settings, "conversation-worker")
     asyncio.run(serve_conversation_worker(settings))

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated
 
 import redis.asyncio as aioredis
+import structlog
 import typer
 import uvicorn
 from pydantic import ValidationError as PydanticValidationError
@@ -17,6 +18,7 @@ from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.application.policy.admins import TenantAdmins
 from somaagent.cli.common import console, err_console, logs_to_stderr, reports_errors
 from somaagent.services.gateway import GatewaySettings, create_app
+from somaagent.telemetry.sdk import start_telemetry
 
 keys_app = typer.Typer(help="API keys: each names a tenant and a role.", no_args_is_help=True)
 
@@ -40,13 +42,17 @@ def gateway(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"gateway": section})
-    console.print(f"gateway on http://{section.host}:{section.port}/ (Ctrl-C stops it)")
+    start_telemetry(settings, "gateway")
+    structlog.get_logger(__name__).info(
+        "gateway.starting", url=f"http://{section.host}:{section.port}/"
+    )
     uvicorn.run(
         create_app(settings),
         host=section.host,
         port=section.port,
         ws="websockets-sansio",
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's own lines go through the JSON logs too
         access_log=False,  # /metrics counts requests; access lines would carry ?key= secrets
         proxy_headers=False,
     )

@@ -9,6 +9,7 @@ from somaagent.cli.chat import chat
 from somaagent.cli.db import db_app
 from somaagent.cli.gateway import gateway, keys_app
 from somaagent.cli.infra import infra_app
+from somaagent.cli.mcp import mcp_app
 from somaagent.cli.models import models_app
 from somaagent.cli.platform import down, provision_command, status, up
 from somaagent.cli.policy import audit_app, policy_engine, requeue_app
@@ -43,6 +44,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(worker_app, name="worker")
 app.command("replay")(replay)
 app.add_typer(search_app, name="search")
+app.add_typer(mcp_app, name="mcp")
 
 
 if __name__ == "__main__":  # pragma: no cover

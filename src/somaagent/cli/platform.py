@@ -52,6 +52,7 @@ def up(
     for name, result in scale_to(platform.ctx, layout).items():
         console.print(f"{name}: {result}")
     console.print(f"supervisor: {start_supervisor(platform.ctx)}")
+    console.print(f"prometheus: {PrometheusService(platform.ctx).reload()} (every instance)")
     gateway = platform.service(GatewayProcess.name)
     console.print(f"platform up in {time.monotonic() - started:.1f}s")
     console.print(f"open http://127.0.0.1:{gateway.port}/  (create a key: soma keys create)")

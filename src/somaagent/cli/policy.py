@@ -13,6 +13,7 @@ import uvicorn
 from somaagent.adapters.postgres.audit import verify_chain_at
 from somaagent.cli.common import console, err_console, load_settings, reports_errors
 from somaagent.services.policy_engine import PolicyEngineSettings, create_app
+from somaagent.telemetry.sdk import start_telemetry
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 requeue_app = typer.Typer(
@@ -29,6 +30,7 @@ def policy_engine(
 ) -> None:
     """Run the policy engine (POST /v1/evaluate on OPA + OpenFGA) with uvicorn."""
     settings = PolicyEngineSettings()
+    start_telemetry(settings, "policy-engine")
     section = settings.policy_engine
     app = create_app(settings=settings)
     uvicorn.run(
@@ -36,6 +38,7 @@ def policy_engine(
         host=host or section.host,
         port=section.port if port is None else port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's own lines go through the JSON logs too
         access_log=False,
     )
 

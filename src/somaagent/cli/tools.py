@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import time
 from pathlib import Path
 from typing import Annotated
 
-import structlog
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
@@ -17,6 +15,7 @@ from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.cli.common import console, err_console, reports_errors
 from somaagent.services.tool_executor import ToolExecutorService, ToolExecutorSettings
+from somaagent.telemetry.sdk import start_telemetry
 from somaagent.tools.corpus import CORPUS_PYTHON_DOCS, DEFAULT_DOC_ROOT, load_documents
 
 
@@ -26,21 +25,6 @@ def load_executor_settings() -> ToolExecutorSettings:
     except PydanticValidationError as exc:
         err_console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
-
-
-def configure_json_logs(level: str) -> None:
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-    )
 
 
 async def serve_tool_executor(settings: ToolExecutorSettings) -> None:
@@ -56,7 +40,7 @@ async def serve_tool_executor(settings: ToolExecutorSettings) -> None:
 def tools_worker() -> None:
     """Run the tool executor: tool.requests -> sandboxed tools -> tool.results."""
     settings = load_executor_settings()
-    configure_json_logs(settings.log_level)
+    start_telemetry(settings, "tool-executor")
     asyncio.run(serve_tool_executor(settings))
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from somaagent.devstack.gobinary import go_binary, go_binary_path
 from somaagent.devstack.service import Service, StackContext
-from somaagent.settings import CommonSettings
+from somaagent.settings import CommonSettings, TelemetrySettings
 
 OPA_MODULE = "github.com/open-policy-agent/opa"
 OPA_VERSION = "v1.22.2"
@@ -49,6 +49,7 @@ class OpaService(Service):
                 "--watch",
                 "--ignore",
                 "*_test.rego",
+                *tracing_args(self.ctx.settings.telemetry),
                 self.policy_dir,
             ]
         )
@@ -71,6 +72,21 @@ class OpaService(Service):
             if line.startswith("Version:"):
                 return line.split(":", 1)[1].strip()
         return OPA_VERSION
+
+
+def tracing_args(telemetry: TelemetrySettings) -> list[str]:
+    """With telemetry on, OPA exports its own spans (OTLP/HTTP) to the same receiver as the
+    platform, continuing the policy engine's `traceparent`; no flags when it is off."""
+    if not telemetry.enabled:
+        return []
+    tracing = {
+        "type": "http",
+        "address": urlparse(telemetry.endpoint).netloc,
+        "service_name": "opa",
+        "sample_percentage": f"{telemetry.sample_ratio * 100:g}",
+        "encryption": "off",
+    }
+    return [arg for k, v in tracing.items() for arg in ("--set", f"distributed_tracing.{k}={v}")]
 
 
 def opa_binary() -> str:

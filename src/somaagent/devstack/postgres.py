@@ -181,6 +181,8 @@ class PostgresService(Service):
         self.psql("CREATE EXTENSION IF NOT EXISTS pg_trgm", database="soma")
 
     def down(self) -> str:
+        if self.shared:
+            return super().down()
         if not self.running():
             self.pidfile.unlink(missing_ok=True)
             return "not started by this launcher" if self.pid() is None else "stopped"

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from somaagent.devstack.llm_server import DialogueLlmService, FallbackLlmService, LargeLlmService
 from somaagent.devstack.opa import OpaService
-from somaagent.devstack.platform import PLATFORM_TYPES
+from somaagent.devstack.scaling import platform_services
 from somaagent.devstack.service import Service, StackContext, apt_install
 from somaagent.settings import CommonSettings
 
@@ -36,12 +36,12 @@ METRICS_PATHS: dict[str, str] = {
     "conversation-worker": "/metrics",
     "gateway": "/metrics",
 }
-SCRAPED_TYPES: tuple[type[Service], ...] = (
+#: The stack's servers that are scraped; the platform processes come from the layout.
+SCRAPED_SERVERS: tuple[type[Service], ...] = (
     OpaService,
     DialogueLlmService,
     FallbackLlmService,
     LargeLlmService,
-    *PLATFORM_TYPES,
 )
 
 
@@ -59,10 +59,14 @@ class PrometheusSettings(CommonSettings):
 
 @dataclass(frozen=True)
 class ScrapeTarget:
+    """One process to scrape. Targets of one `job` (a kind: every conversation worker)
+    share a scrape config; `process` names the instance (`conversation-worker-2`)."""
+
     job: str
     port: int
     metrics_path: str = "/metrics"
     host: str = "127.0.0.1"
+    process: str = ""
 
 
 def rules_dir(repo: Path) -> Path:
@@ -70,29 +74,41 @@ def rules_dir(repo: Path) -> Path:
 
 
 def stack_targets(ctx: StackContext, own_port: int) -> list[ScrapeTarget]:
-    """Every platform process and model server of this launcher, and Prometheus itself."""
-    services = [t(ctx) for t in SCRAPED_TYPES]
-    targets = [ScrapeTarget(s.name, s.port, METRICS_PATHS[s.name]) for s in services]
-    return [*targets, ScrapeTarget("prometheus", own_port)]
+    """Every model server and OPA, every platform process of the layout `up` started
+    (each worker and executor instance on its own port), and Prometheus itself."""
+    servers = [t(ctx) for t in SCRAPED_SERVERS]
+    targets = [ScrapeTarget(s.name, s.port, METRICS_PATHS[s.name], process=s.name) for s in servers]
+    for proc in platform_services(ctx):
+        kind = type(proc).name
+        targets.append(ScrapeTarget(kind, proc.port, METRICS_PATHS[kind], process=proc.name))
+    return [*targets, ScrapeTarget("prometheus", own_port, process="prometheus")]
 
 
 def render_config(
     targets: Iterable[ScrapeTarget], *, interval_s: int, rule_files: Sequence[str] = ()
 ) -> str:
-    """prometheus.yml: one job per target, labelled with its service name."""
+    """prometheus.yml: one job per kind, one static config per instance, labelled with
+    the kind (`service`) and the instance (`process`)."""
     interval = f"{interval_s}s"
+    jobs: dict[str, list[ScrapeTarget]] = {}
+    for t in targets:
+        jobs.setdefault(t.job, []).append(t)
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": list(rule_files),
         "scrape_configs": [
             {
-                "job_name": t.job,
-                "metrics_path": t.metrics_path,
+                "job_name": job,
+                "metrics_path": members[0].metrics_path,
                 "static_configs": [
-                    {"targets": [f"{t.host}:{t.port}"], "labels": {"service": t.job}}
+                    {
+                        "targets": [f"{t.host}:{t.port}"],
+                        "labels": {"service": job, "process": t.process or job},
+                    }
+                    for t in members
                 ],
             }
-            for t in targets
+            for job, members in jobs.items()
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -159,8 +175,16 @@ class PrometheusService(Service):
     def after_start(self) -> None:
         """Every `up` reloads the generated config and the rule files (a moved port, an
         edited or new rule file) without a restart."""
+        self.reload()
+
+    def reload(self) -> str:
+        """Rewrite the config from the current layout and have a running Prometheus
+        reload it (`soma up --workers N` calls this after scaling)."""
         self.write_config()
+        if not self.ready():
+            return "not running"
         httpx.post(f"http://127.0.0.1:{self.port}/-/reload", timeout=10.0).raise_for_status()
+        return "reloaded"
 
     def ready(self) -> bool:
         return prometheus_ready(self.port)

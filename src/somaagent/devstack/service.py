@@ -149,8 +149,24 @@ class Service(ABC):
     ) -> None:
         spawn(argv, self.logfile, self.pidfile, env=env, user=user)
 
+    @property
+    def shared(self) -> bool:
+        """Run by another launcher (SOMA_SHARED_SERVERS): used, never started or stopped."""
+        return self.name in self.ctx.settings.shared_servers
+
+    def _use_shared(self) -> str:
+        if not self.ready():
+            raise InfraError(
+                f"{self.name}: shared server on 127.0.0.1:{self.port} does not answer; "
+                "start it with the launcher that owns it (SOMA_SHARED_SERVERS names it)"
+            )
+        return "shared, up"
+
     def up(self) -> str:
-        if self.running() and self.ready():
+        if self.shared:
+            return self._use_shared()
+        if self.running():  # ours, maybe still loading or too busy to answer at once:
+            self._wait_ready()  # wait for it; a second copy would take its pid file
             self.after_start()
             return "already up"
         if not self.running() and self.pid() is not None:
@@ -165,6 +181,11 @@ class Service(ABC):
         self.prepare()
         say(f"{self.name}: starting on 127.0.0.1:{self.port} (log {self.logfile})")
         self.launch()
+        self._wait_ready()
+        self.after_start()
+        return "started"
+
+    def _wait_ready(self) -> None:
         wait_ready(
             self.name,
             self.ready,
@@ -173,8 +194,6 @@ class Service(ABC):
             port=self.port,
             alive=self.running,
         )
-        self.after_start()
-        return "started"
 
     def _wait_port_closed(self, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -182,6 +201,8 @@ class Service(ABC):
             time.sleep(0.2)
 
     def down(self) -> str:
+        if self.shared:
+            return "shared, left alone"
         pid = self.pid()
         if pid is None:
             return "not started by this launcher"
@@ -191,7 +212,9 @@ class Service(ABC):
         return "stopped"
 
     def status(self) -> ServiceStatus:
-        if self.running():
+        if self.shared:
+            state = "up" if self.ready() else "down"
+        elif self.running():
             state = "up" if self.ready() else "starting"
         elif port_open("127.0.0.1", self.port):
             state = "foreign"

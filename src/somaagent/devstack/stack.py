@@ -42,6 +42,12 @@ class Stack:
         self.ctx = StackContext(settings)
         types = SERVICE_TYPES + (PLATFORM_TYPES if platform else ())
         self.services: list[Service] = [t(self.ctx) for t in types]
+        strangers = set(settings.shared_servers) - {t.name for t in SERVICE_TYPES}
+        if strangers:
+            raise InfraError(
+                f"SOMA_SHARED_SERVERS names unknown servers {', '.join(sorted(strangers))}; "
+                f"known: {', '.join(t.name for t in SERVICE_TYPES)}"
+            )
         if only:
             unknown = set(only) - {s.name for s in self.services}
             if unknown:

@@ -48,6 +48,8 @@ REDIS_LEASE_PREFIX: Final = "soma:lease:"
 REDIS_DEDUPE_PREFIX: Final = "soma:dedupe:"
 #: The relationship epoch: every OpenFGA write bumps it; cached policy allows die when it moves.
 REDIS_POLICY_EPOCH: Final = "soma:policy:epoch"
+#: The executors' MCP catalogue: servers, their state and tools with input schemas (JSON).
+REDIS_MCP_CATALOGUE: Final = "soma:mcp:catalogue"
 
 # PostgreSQL tables
 TABLE_SCHEMA_MIGRATIONS: Final = "schema_migrations"

@@ -8,6 +8,7 @@ retrying the same operation may succeed.
     │   └── SchemaVersionError     an event version this code cannot read
     ├── NotFoundError              an id that does not exist (or is not yours)
     ├── ConflictError              optimistic concurrency lost (retriable)
+    ├── SupersededError            a newer attempt of a turn's step took over from this one
     ├── PolicyDeniedError          a policy verdict said no
     ├── BackendError               a real server failed or is unreachable (retriable)
     │   ├── BackendUnavailableError
@@ -51,6 +52,11 @@ class ConflictError(SomaError):
     """Optimistic concurrency lost: someone else wrote first. Retry after re-reading."""
 
     retriable = True
+
+
+class SupersededError(SomaError):
+    """A newer attempt of the same turn step owns the turn (this one was thought dead and its
+    event redelivered): this attempt stops without writing or announcing anything."""
 
 
 class PolicyDeniedError(SomaError):

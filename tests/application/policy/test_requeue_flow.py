@@ -33,7 +33,14 @@ def _call(tenant: str, tool: str = "http_fetch", **arguments: object) -> ToolCal
 
 
 def _blocked_total(action: str) -> float:
-    return REGISTRY.get_sample_value("policy_blocked_total", {"action": action}) or 0.0
+    """Blocks of `action` over every tenant, persona and tool."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "policy_blocked"
+        for sample in metric.samples
+        if sample.name == "policy_blocked_total" and sample.labels["action"] == action
+    )
 
 
 async def test_block_then_admin_allow_republishes_exactly_once(
@@ -50,6 +57,8 @@ async def test_block_then_admin_allow_republishes_exactly_once(
     assert not result.allowed and result.requeue_id is not None
     assert result.requeue_id in result.user_message
     assert _blocked_total("tool.request") == before + 1
+    labels = {"action": "tool.request", "tenant": tenant, "persona": "helper", "tool": "http_fetch"}
+    assert REGISTRY.get_sample_value("policy_blocked_total", labels) == 1
 
     [(blocked, _)] = await read_topic(settings.kafka.bootstrap, kit.blocked_topic)
     assert blocked.type == POLICY_ACTION_BLOCKED

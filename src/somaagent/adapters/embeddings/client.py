@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,9 @@ from somaagent.domain.errors import (
 
 #: Inputs per request; the server embeds them as one batch.
 MAX_BATCH = 64
+#: Batch requests of one `embed` call in flight at once: while the server embeds one, the
+#: next is already sent and the last one's JSON is parsed here, so its slots never idle.
+IN_FLIGHT = 3
 #: Word pieces of one input that are embedded; longer inputs are cut, as
 #: sentence-transformers does for all-MiniLM-L6-v2 (max_seq_length 256, [CLS] and [SEP]
 #: included). The server refuses inputs over its context instead of cutting them.
@@ -43,10 +47,14 @@ class EmbeddingClient(AsyncClosing):
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 raise ValidationError(f"texts[{i}]", "must be a non-empty string")
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), MAX_BATCH):
-            vectors.extend(await self._embed_batch(list(texts[start : start + MAX_BATCH])))
-        return vectors
+        gate = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(start: int) -> list[list[float]]:
+            async with gate:
+                return await self._embed_batch(list(texts[start : start + MAX_BATCH]))
+
+        batches = await asyncio.gather(*(one(s) for s in range(0, len(texts), MAX_BATCH)))
+        return [vector for batch in batches for vector in batch]
 
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         return await self._post_batch([await self._cut(text) for text in batch])

@@ -28,6 +28,7 @@ from somaagent.domain.errors import BackendUnavailableError, SomaError, Validati
 from somaagent.domain.events import Envelope
 from somaagent.domain.serialization import envelope_from_dict
 from somaagent.settings import KafkaSettings
+from somaagent.telemetry.spans import consuming
 
 log = structlog.get_logger(__name__)
 
@@ -200,6 +201,10 @@ class KafkaConsumerLoop:
 
     async def _handle_one(self, msg: Any) -> None:
         record = to_record(msg)
+        with consuming(record.topic, record.partition, record.offset, record.headers):
+            await self._parse_and_handle(msg, record)
+
+    async def _parse_and_handle(self, msg: Any, record: Record) -> None:
         try:
             event = self._parse(msg.value)
         except ValueError as exc:

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -22,6 +24,8 @@ from aiokafka.partitioner import murmur2
 
 from somaagent.domain.errors import BackendTimeoutError, BackendUnavailableError
 from somaagent.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +54,23 @@ def _consumer(settings: KafkaSettings) -> AIOKafkaConsumer:
 
 
 def _record(msg: Any) -> OutboundRecord | None:
-    """A keyed record, or None for one without key or value (nothing to route)."""
+    """A keyed record, or None for one without key or value (nothing to route) and for one
+    whose value is not a JSON object (logged and skipped: never spliced into a client's frame)."""
     if msg.key is None or msg.value is None:
+        return None
+    if not _json_object(msg.value):
+        log.warning("gateway.outbound.malformed", partition=msg.partition, offset=msg.offset)
         return None
     return OutboundRecord(
         msg.partition, msg.offset, msg.key.decode("utf-8", "replace"), msg.value, msg.timestamp
     )
+
+
+def _json_object(value: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(value), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[int]:

@@ -15,6 +15,7 @@ from somaagent.domain.constants import HEADER_EVENT_TYPE, HEADER_TRACEPARENT
 from somaagent.domain.errors import BackendUnavailableError
 from somaagent.domain.events import Envelope
 from somaagent.settings import KafkaSettings
+from somaagent.telemetry.spans import inject
 
 
 def encode(event: Envelope) -> bytes:
@@ -60,7 +61,8 @@ class KafkaEventBus(AsyncClosing):
         self, topic: str, event: Envelope, *, headers: dict[str, str] | None = None
     ) -> Position:
         all_headers = {HEADER_EVENT_TYPE: event.type, **(headers or {})}
-        all_headers.setdefault(HEADER_TRACEPARENT, new_traceparent())
+        if not inject(all_headers):  # the current span's context, else a new trace
+            all_headers.setdefault(HEADER_TRACEPARENT, new_traceparent())
         return await self.publish_raw(topic, event.session_id.encode(), encode(event), all_headers)
 
     async def publish_raw(

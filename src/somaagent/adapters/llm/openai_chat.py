@@ -37,6 +37,7 @@ from somaagent.domain.llm import (
     Usage,
 )
 from somaagent.settings import LlmSettings
+from somaagent.telemetry.spans import outgoing
 
 #: Errors worth another attempt (or the next profile) while nothing has been streamed yet.
 RETRIABLE_BEFORE_FIRST_TOKEN = (BackendUnavailableError, BackendTimeoutError)
@@ -216,13 +217,28 @@ class OpenAIChatModel:
     async def _post(
         self, payload: dict[str, Any], *, stream: bool
     ) -> AsyncIterator[httpx.Response]:
+        """The call in a client span (the model call of the turn's trace)."""
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": self.profile.model,
+            "soma.model.profile": self.profile.name,
+            "server.address": self.profile.url,
+        }
+        with outgoing(f"chat {self.profile.name}", attributes) as (_, trace_headers):
+            async with self._send(payload, stream=stream, trace_headers=trace_headers) as resp:
+                yield resp
+
+    @asynccontextmanager
+    async def _send(
+        self, payload: dict[str, Any], *, stream: bool, trace_headers: dict[str, str]
+    ) -> AsyncIterator[httpx.Response]:
         url = f"{self.profile.url}/chat/completions"
         name = self.profile.name
         req = self._client.build_request(
             "POST",
             url,
             content=orjson.dumps(payload),
-            headers=self._headers(),
+            headers={**self._headers(), **trace_headers},
             timeout=self._timeout,
         )
         try:

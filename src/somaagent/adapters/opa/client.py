@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.closing import AsyncClosing
 from somaagent.domain.errors import BackendError, BackendTimeoutError, BackendUnavailableError
 from somaagent.settings import OpaSettings
+from somaagent.telemetry.spans import inject, span
 
 #: The decision document the engine asks for (policies/opa/soma/decision.rego).
 DECISION_PATH = "soma/decision/result"
@@ -56,8 +58,11 @@ class OpaClient(AsyncClosing):
 
     async def decide(self, input_: dict[str, Any]) -> OpaDecision:
         """Evaluate the decision document for `input_`; BackendError when OPA cannot answer."""
+        headers: dict[str, str] = {}
         try:
-            resp = await self._http.post(self._url, json={"input": input_})
+            with span("opa decide", kind=SpanKind.CLIENT):
+                inject(headers)  # OPA continues the trace when it exports spans itself
+                resp = await self._http.post(self._url, json={"input": input_}, headers=headers)
         except httpx.TimeoutException as exc:
             raise BackendTimeoutError(f"opa: no answer within {self._settings.timeout_s}s") from exc
         except httpx.HTTPError as exc:

@@ -12,6 +12,7 @@ from typing import Final
 import asyncpg
 
 from somaagent.adapters.postgres.driver_errors import Conn, connection, translated
+from somaagent.domain.errors import SupersededError
 from somaagent.domain.turn_state import FINISHED, WAITING, Claim, TurnState
 
 _SELECT: Final = "SELECT data FROM turn_state WHERE correlation_id = $1 FOR UPDATE"
@@ -25,7 +26,8 @@ RETURNING correlation_id
 _UPDATE: Final = """
 UPDATE turn_state SET status = $2, attempt = $3, processing_event_id = $4,
        awaiting_request_id = $5, deadline = $6, data = $7::jsonb, updated_at = now()
-WHERE correlation_id = $1
+WHERE correlation_id = $1 AND attempt <= $3
+RETURNING correlation_id
 """
 _EXPIRED: Final = """
 SELECT data FROM turn_state
@@ -97,11 +99,13 @@ class PostgresTurnStates:
         return None if raw is None else _load(raw)
 
     async def save(self, state: TurnState, *, conn: Conn | None = None) -> None:
+        """Store the state; SupersededError when a newer attempt of the step owns the turn
+        (a redelivery restarted it while this attempt was slow, not dead): this one stops."""
         async with (
             connection(self._pool, conn, self._timeout, "turn save") as c,
             translated("turn save"),
         ):
-            await c.execute(
+            saved = await c.fetchval(
                 _UPDATE,
                 state.correlation_id,
                 state.status,
@@ -111,6 +115,10 @@ class PostgresTurnStates:
                 state.deadline,
                 state.model_dump_json(),
                 timeout=self._timeout,
+            )
+        if saved is None:
+            raise SupersededError(
+                f"turn {state.correlation_id}: attempt {state.attempt} was superseded"
             )
 
     async def claim_expired(self, conn: Conn, now: datetime, limit: int = 50) -> list[TurnState]:

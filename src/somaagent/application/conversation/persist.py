@@ -26,15 +26,18 @@ from somaagent.domain.turns import ConversationTurn
 
 log = structlog.get_logger(__name__)
 
+#: Bounded labels only: a tenant, a persona and a profile are few; never a session id.
+TURN_LABELS = ["status", "tenant", "persona", "profile"]
 REQUESTS = Counter(
     "conversation_requests_total",
-    "Conversation turns finished, by status (completed, error).",
-    ["status"],
+    "Conversation turns finished, by status (completed, error), tenant, persona and the "
+    "model profile that answered ('none' when no model answered).",
+    TURN_LABELS,
 )
 LATENCY = Histogram(
     "conversation_latency_seconds",
-    "Time from a turn's start to its completion (including tool waits), by status.",
-    ["status"],
+    "Time from a turn's start to its completion (including tool waits), in seconds.",
+    TURN_LABELS,
     buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
 )
 APPEND_ATTEMPTS = 3
@@ -89,8 +92,9 @@ class TurnPersister:
     async def _commit(self, state: TurnState, turn: ConversationTurn) -> None:
         """Append the turn's events and store its final state, in one transaction."""
         await self._append(state, stable_ids(state, turn_events(state, turn)))
-        REQUESTS.labels(turn.status).inc()
-        LATENCY.labels(turn.status).observe(turn.latency_s or 0.0)
+        labels = turn_labels(state, turn.status)
+        REQUESTS.labels(*labels).inc()
+        LATENCY.labels(*labels).observe(turn.latency_s or 0.0)
 
     async def _append(self, state: TurnState, events: list[Envelope]) -> None:
         """Append `events` expecting the session's version (on a conflict, reload and
@@ -145,8 +149,12 @@ class TurnPersister:
         new = await self._sessions.commit(session, events, conn=conn)
         await self._turns.save(state, conn=conn)
         self._committed[state.correlation_id] = new
-        REQUESTS.labels("error").inc()
+        REQUESTS.labels(*turn_labels(state, "error")).inc()
         return reason
+
+
+def turn_labels(state: TurnState, status: str) -> tuple[str, str, str, str]:
+    return (status, state.tenant_id, state.persona_id, state.model_profile or "none")
 
 
 def stable_ids(state: TurnState, events: list[Envelope]) -> list[Envelope]:

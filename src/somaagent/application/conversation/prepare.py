@@ -16,8 +16,8 @@ from somaagent.domain.turn_state import TurnState
 
 SLM_DURATION = Histogram(
     "slm_intent_duration_seconds",
-    "Time the SLM pre-processing pipeline took for one message, by outcome.",
-    ["status"],
+    "Time the SLM pre-processing pipeline took for one message, by outcome and persona.",
+    ["status", "persona"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
@@ -48,7 +48,8 @@ class TurnPreparer:
         started = time.perf_counter()
         slm = await self._preprocessor.analyse(state.user_text)
         state.slm_s = time.perf_counter() - started
-        SLM_DURATION.labels("degraded" if slm.degraded else "ok").observe(state.slm_s)
+        outcome = "degraded" if slm.degraded else "ok"
+        SLM_DURATION.labels(outcome, state.persona_id).observe(state.slm_s)
         persona = self._personas.get(state.persona_id)
         fitted = await self._history.context(session, persona, budget=self._budget)
         # the history manager's first message is the system prompt, the summary folded in

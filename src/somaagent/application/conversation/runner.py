@@ -23,15 +23,10 @@ from somaagent.application.agent_loop import (
     Decision,
     ToolSpec,
     UseTool,
-    argument_messages,
     choice_messages,
     choice_schema,
     memory_operation,
-    needs_repair,
-    parse_arguments,
     parse_choice,
-    repair_messages,
-    required_only,
     route,
     slot_arguments,
     unsure,
@@ -48,6 +43,13 @@ from somaagent.application.conversation.ports import (
 )
 from somaagent.application.conversation.prepare import TurnPreparer
 from somaagent.application.policy.gate import tool_envelope
+from somaagent.application.tool_arguments import (
+    argument_messages,
+    argument_request,
+    needs_repair,
+    parse_arguments,
+    repair_messages,
+)
 from somaagent.domain.bus import EventBus
 from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND, TOPIC_TOOL_REQUESTS
 from somaagent.domain.errors import BackendError, SomaError
@@ -68,10 +70,6 @@ log = structlog.get_logger(__name__)
 
 #: Attempts of one step (the consumer redelivers a retriable failure) before the turn fails.
 MAX_ATTEMPTS = 3
-#: presence_penalty of the argument step: at 0 the 1.5B sometimes wrote one line of code
-#: again and again until max_tokens ("is 'racecar' a palindrome?"); 0.3 stopped that and
-#: left the code of the eval's other compute, text and file jobs as it was.
-ARGUMENT_PRESENCE_PENALTY = 0.3
 
 
 @dataclass(frozen=True)
@@ -208,12 +206,10 @@ class TurnRunner:
         messages: list[dict[str, Any]] | None = None,
     ) -> Decision:
         result = await model.complete(
-            ChatRequest(
-                messages=messages or argument_messages(state.prompt, tool),
-                json_schema=required_only(tool.parameters),
-                max_tokens=self._settings.decision_max_tokens,
-                temperature=0.0,
-                presence_penalty=ARGUMENT_PRESENCE_PENALTY,
+            argument_request(
+                messages or argument_messages(state.prompt, tool),
+                tool,
+                self._settings.decision_max_tokens,
             )
         )
         state.count(result)

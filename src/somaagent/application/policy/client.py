@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import httpx
 import structlog
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.application.policy.config import PolicyClientSettings
@@ -26,6 +27,7 @@ from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SE
 from somaagent.application.policy.ports import PolicyEpochSource
 from somaagent.closing import AsyncClosing
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
+from somaagent.telemetry.spans import inject, span
 
 log = structlog.get_logger(__name__)
 #: Idle connections to the engine are reused this long: under uvicorn's 5 s keep-alive, so
@@ -123,9 +125,24 @@ class HttpPolicyClient(AsyncClosing):
         return self.cache.sync_epoch(await self.epoch.current())
 
     async def _ask(self, request: PolicyRequest) -> PolicyVerdict:
+        """One call to the engine in a client span whose context the request carries."""
+        attributes = {
+            "soma.policy.action": request.action,
+            "soma.policy.resource": request.resource,
+        }
+        with span("policy evaluate", kind=SpanKind.CLIENT, attributes=attributes) as current:
+            headers = dict(_JSON)
+            inject(headers)
+            verdict = await self._post(request, headers)
+            current.set_attribute("soma.policy.allow", verdict.allow)
+            if verdict.policy_version:
+                current.set_attribute("soma.policy.version", verdict.policy_version)
+            return verdict
+
+    async def _post(self, request: PolicyRequest, headers: dict[str, str]) -> PolicyVerdict:
         try:
             resp = await self._http.post(
-                self._url, content=request.model_dump_json(), headers=_JSON
+                self._url, content=request.model_dump_json(), headers=headers
             )
         except httpx.TimeoutException:
             return _failed(f"policy engine did not answer within {self.settings.timeout_s}s")

@@ -166,7 +166,8 @@ class PolicyGate:
         )
         await self.store.add(item)
         REQUEUE_PENDING.inc()
-        POLICY_BLOCKED.labels(request.action).inc()
+        tool = request.resource if request.action.startswith("tool.") else "-"
+        POLICY_BLOCKED.labels(request.action, request.tenant, request.persona, tool).inc()
         blocked = PolicyBlocked(
             requeue_id=item.id,
             action=request.action,

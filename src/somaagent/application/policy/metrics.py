@@ -1,6 +1,7 @@
 """Policy metrics, named as docs/architecture.md documents them.
 
-- policy_blocked_total{action}: actions a gate blocked (denied or engine failure).
+- policy_blocked_total{action,tenant,persona,tool}: actions a gate blocked (denied or
+  engine failure).
 - requeue_pending_total: gauge, pending requeue items in the Redis index as last seen by
   this process (set by the retry job on each pass, moved by gates and resolves between).
 - policy_decision_seconds{outcome}: client-side decision latency, cache hits included.
@@ -12,7 +13,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-POLICY_BLOCKED = Counter("policy_blocked_total", "Actions blocked by a policy gate.", ["action"])
+POLICY_BLOCKED = Counter(
+    "policy_blocked_total",
+    "Actions blocked by a policy gate, by action, tenant, persona and tool ('-' for a memory"
+    " action: its namespaces are not a bounded set).",
+    ["action", "tenant", "persona", "tool"],
+)
 REQUEUE_PENDING = Gauge("requeue_pending_total", "Requeue items waiting (pending).")
 DECISION_SECONDS = Histogram(
     "policy_decision_seconds",

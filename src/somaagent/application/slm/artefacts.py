@@ -26,7 +26,7 @@ from somaagent.application.slm.slots import SlotTagger
 from somaagent.domain.errors import NotFoundError, ValidationError
 
 #: Bump when the features or classifiers change, so old artefacts are not reused.
-CODE_VERSION = "slm-3"
+CODE_VERSION = "slm-4"
 
 
 @dataclass
@@ -37,6 +37,11 @@ class SlmModel:
     slots: SlotTagger
     safety: SafetyClassifier | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: The `jailbreak` category's classifier (None in models trained without it).
+    jailbreak: SafetyClassifier | None = None
+
+    def safety_classifiers(self) -> list[SafetyClassifier]:
+        return [c for c in (self.safety, self.jailbreak) if c is not None]
 
 
 def model_version(*digests: str) -> str:

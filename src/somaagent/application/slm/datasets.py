@@ -51,6 +51,13 @@ def prompt_injection(root: Path, split: str) -> list[tuple[str, int]]:
     return [(str(r["text"]), int(str(r["label"]))) for r in prompt_injection_rows(root, split)]
 
 
+def slabs(root: Path, split: str) -> list[tuple[str, int]]:
+    """s-labs prompt-injection detection (MIT): `train` or `validation` as (text, label)."""
+    path = _require(root / "prompt_injection" / "s-labs" / f"{split}.csv")
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [(r["text"], int(r["label"])) for r in csv.DictReader(fh) if r["text"].strip()]
+
+
 def clinc150(root: Path) -> dict[str, list[tuple[str, str]]]:
     """CLINC150 (CC BY 3.0): train, val, oos_train, oos_val as (text, intent)."""
     data = json.loads(_require(root / "clinc150" / "data_full_train_val.json").read_text())

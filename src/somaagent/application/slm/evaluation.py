@@ -35,6 +35,9 @@ def safety_report(
     by_source: dict[str, list[bool]] = defaultdict(list)
     for tag, example in benign:
         by_source[example.source].append(tag.flagged)
+    caught: dict[str, list[bool]] = defaultdict(list)
+    for tag, example in attacks:
+        caught[example.source].append(tag.flagged)
     return {
         "benign_flag_rate": _rate([t.flagged for t, _ in benign]),
         "injection_recall": _rate([t.flagged for t, _ in attacks]),
@@ -42,6 +45,7 @@ def safety_report(
         "high_injection_recall": _rate([t.high_risk for t, _ in attacks]),
         "jailbreak_recall": _rate([t.flagged for t, e in attacks if e.category == "jailbreak"]),
         "benign_flag_rate_by_source": {s: _rate(f) for s, f in sorted(by_source.items())},
+        "injection_recall_by_source": {s: _rate(f) for s, f in sorted(caught.items())},
         "n_benign": len(benign),
         "n_injections": len(attacks),
         "n_jailbreaks": sum(e.category == "jailbreak" for _, e in attacks),

@@ -78,9 +78,10 @@ class SlmPipeline:
             with timed(timings, "intent"):
                 intent = self.model.intent.predict(rows)[0]
             missing = ("safety",)
-            if self.model.safety is not None:
+            if classifiers := self.model.safety_classifiers():
                 with timed(timings, "safety"):
-                    safety, missing = self.model.safety.tags(rows)[0], ()
+                    safety = tuple(tag for c in classifiers for tag in c.tags(rows)[0])
+                    missing = ()
         return SlmResult(
             intent=intent,
             slots=slots,

@@ -34,6 +34,12 @@ CLINC_PER_INTENT = {"train": 8, "validation": 3, "test": 4}
 BANKING_SIZES = (400, 300, 400)
 NLUPP_FOLDS = {"train": (0, 1), "validation": (2, 3), "test": (12, 13, 14, 15)}
 NLUPP_DOMAINS = ("banking", "hotels")
+#: s-labs train.csv rows (hash order) for train and validation; its validation.csv is test.
+SLABS_SIZES = (2000, 800)
+SLABS_LABELS = (0, 1)
+#: neuralchemy's categories the `jailbreak` tag is trained to catch: requests to drop the
+#: model's rules (harmful asks with adversarial suffixes, role play, many-shot, crescendo).
+JAILBREAK_CATEGORIES = frozenset({"jailbreak", "persona_replacement", "crescendo", "many_shot"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,19 @@ def nlupp(root: Path, fold: Fold) -> list[SafetyExample]:
     ]
 
 
+def slabs(root: Path, fold: Fold) -> list[SafetyExample]:
+    if fold == "test":
+        rows = ds.slabs(root, "validation")
+    else:
+        ordered = hash_order(ds.slabs(root, "train"), lambda r: r[0], "slabs")
+        rows = slice_fold(ordered, fold, (*SLABS_SIZES, 0))
+    return [
+        SafetyExample(t, y, "direct_injection" if y else "benign", "slabs")
+        for t, y in rows
+        if y in SLABS_LABELS
+    ]
+
+
 def routing(routing_set: RoutingSet, fold: Fold) -> list[SafetyExample]:
     return [
         SafetyExample(
@@ -111,6 +130,7 @@ def safety_examples(
         *clinc150(root, fold),
         *banking77(root, fold),
         *nlupp(root, fold),
+        *slabs(root, fold),
     ]
     if routing_set is not None:
         rows += routing(routing_set, fold)
@@ -131,6 +151,7 @@ def data_files(root: Path) -> list[Path]:
         ds.prompt_injection_file(root, "train"),
         root / "clinc150" / "data_full_train_val.json",
         root / "banking77" / "train.csv",
+        root / "prompt_injection" / "s-labs" / "train.csv",
         *(
             root / "nlupp" / d / f"fold{f}.json"
             for d in NLUPP_DOMAINS

@@ -3,9 +3,11 @@
     intent  persona NLU examples + the routing set's train part; temperature and routing
             threshold fitted on the routing set's validation part
     slots   persona NLU examples (CRF)
-    safety  injections against benign traffic (safety_data.py, train fold); the flag
-            threshold keeps benign flags within FLAG_BUDGET on the validation fold, the
-            high threshold sits above every benign validation score
+    safety  one classifier per category on the same folds (safety_data.py):
+            prompt_injection every injection against benign traffic, jailbreak
+            neuralchemy's jailbreak-like categories against benign traffic; each flag
+            threshold keeps benign flags within FLAG_BUDGET on the validation fold, each
+            high threshold lets at most HIGH_BUDGET of benign validation messages through
 
 The test folds are never read here: bench/slm.py reports on them.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +31,18 @@ from somaagent.application.slm.features import Row, rows_of
 from somaagent.application.slm.intent_training import train_intent
 from somaagent.application.slm.nlu_data import NluData
 from somaagent.application.slm.routing_set import RoutingSet
-from somaagent.application.slm.safety_data import SafetyExample
+from somaagent.application.slm.safety_data import JAILBREAK_CATEGORIES, SafetyExample
 from somaagent.application.slm.slots import SlotTagger
-from somaagent.domain.slm import Embedder
+from somaagent.domain.slm import Embedder, SafetyCategory
 
 #: Share of benign messages the safety flag may fire on (the acceptance budget).
 FLAG_BUDGET = 0.01
 #: The share aimed at on validation: under the budget by about two standard errors of a
 #: 1% rate measured on ~1.6k benign validation messages, so held-out data stays within it.
 FLAG_TARGET = 0.006
-#: High risk: no benign validation message scores this high.
-HIGH_BUDGET = 0.0
+#: High risk (a templated refusal): at most 1 in 1,000 benign validation messages scores
+#: this high (0 put the threshold at 1.0 once s-labs' hard benign rows joined validation).
+HIGH_BUDGET = 0.001
 #: Weight of the persona's own messages (NLU and routing set) in safety training: they are
 #: the traffic the flag must stay quiet on, e.g. "run this shell command" for code_execution.
 PRODUCT_WEIGHT = 4.0
@@ -77,13 +80,26 @@ def _weight(example: SafetyExample) -> float:
     return PRODUCT_WEIGHT if example.source in ("routing", "persona_nlu") else 1.0
 
 
+def jailbreak_examples(examples: Sequence[SafetyExample]) -> list[SafetyExample]:
+    """The `jailbreak` category's data: its attacks against benign traffic (other
+    injections are left out: they are neither a jailbreak nor benign)."""
+    return [
+        replace(e, label=int(e.category in JAILBREAK_CATEGORIES))
+        for e in examples
+        if e.label == 0 or e.category in JAILBREAK_CATEGORIES
+    ]
+
+
 def fit_safety(
-    train: Sequence[tuple[Row, SafetyExample]], validation: Sequence[tuple[Row, SafetyExample]]
+    train: Sequence[tuple[Row, SafetyExample]],
+    validation: Sequence[tuple[Row, SafetyExample]],
+    category: SafetyCategory = "prompt_injection",
 ) -> tuple[SafetyClassifier, dict[str, Any]]:
     """Fit on train, choose both thresholds on validation; return validation figures."""
     clf = SafetyClassifier.fit(
         [r for r, _ in train], [e.label for _, e in train], [_weight(e) for _, e in train]
     )
+    clf.category = category
     rows, examples = [r for r, _ in validation], [e for _, e in validation]
     scores = clf.scores(rows)
     benign = [s for s, e in zip(scores, examples, strict=True) if e.label == 0]
@@ -103,14 +119,29 @@ def fit_safety(
 
 async def _safety(
     data: TrainingData, embedder: Embedder
-) -> tuple[SafetyClassifier, dict[str, Any]]:
+) -> tuple[dict[SafetyCategory, SafetyClassifier], dict[str, Any]]:
+    """One classifier per safety category, each on its own labels of the same rows."""
     train = await embed_rows(embedder, [e.text for e in data.safety_train])
     validation = await embed_rows(embedder, [e.text for e in data.safety_validation])
-    return await asyncio.to_thread(
-        fit_safety,
-        list(zip(train, data.safety_train, strict=True)),
-        list(zip(validation, data.safety_validation, strict=True)),
-    )
+    by_text = dict(zip([e.text for e in data.safety_train], train, strict=True))
+    by_text.update(zip([e.text for e in data.safety_validation], validation, strict=True))
+    parts: dict[SafetyCategory, tuple[list[SafetyExample], list[SafetyExample]]] = {
+        "prompt_injection": (list(data.safety_train), list(data.safety_validation)),
+        "jailbreak": (
+            jailbreak_examples(data.safety_train),
+            jailbreak_examples(data.safety_validation),
+        ),
+    }
+    classifiers: dict[SafetyCategory, SafetyClassifier] = {}
+    figures: dict[str, Any] = {}
+    for category, (fit_on, choose_on) in parts.items():
+        classifiers[category], figures[category] = await asyncio.to_thread(
+            fit_safety,
+            [(by_text[e.text], e) for e in fit_on],
+            [(by_text[e.text], e) for e in choose_on],
+            category,
+        )
+    return classifiers, figures
 
 
 async def train_persona(data: TrainingData, embedder: Embedder) -> SlmModel:
@@ -128,9 +159,16 @@ async def train_persona(data: TrainingData, embedder: Embedder) -> SlmModel:
         "intents": data.nlu.intents,
         "examples": len(data.nlu.examples),
         "intent": intent_figures,
-        "safety": {safety.category: safety_figures},
-        "jailbreak": "scored by the prompt_injection category (see docs/architecture.md)",
+        "safety": safety_figures,
         "train_seconds": round(time.monotonic() - started, 2),
     }
     version = model_version(data.nlu.digest, data.routing.digest, data.safety_digest)
-    return SlmModel(data.nlu.persona, version, intent, slots, safety, manifest)
+    return SlmModel(
+        data.nlu.persona,
+        version,
+        intent,
+        slots,
+        safety["prompt_injection"],
+        manifest,
+        jailbreak=safety["jailbreak"],
+    )

@@ -24,6 +24,7 @@ from somaagent.adapters.postgres.pool import open_pool
 from somaagent.adapters.postgres.requeue import PostgresRequeueStore
 from somaagent.adapters.postgres.snapshots import PostgresSnapshotStore
 from somaagent.adapters.postgres.turn_state import PostgresTurnStates
+from somaagent.adapters.redis.mcp_catalogue import RedisMcpCatalogue
 from somaagent.adapters.redis.policy_epoch import RedisPolicyEpoch
 from somaagent.adapters.redis.session_cache import RedisSessionCache, session_cache_client
 from somaagent.application.agent_loop import ToolSpec
@@ -43,6 +44,7 @@ from somaagent.domain.events import Envelope
 from somaagent.domain.llm import ChatModel, ModelRole
 from somaagent.domain.policy import PolicyVerdict
 from somaagent.domain.tools import ToolCall
+from somaagent.services.conversation_worker.mcp_catalog import McpToolCatalog
 from somaagent.services.conversation_worker.metrics import MeteredChatModel
 from somaagent.services.conversation_worker.settings import WorkerSettings, WorkerTopics
 from somaagent.settings import LlmSettings, repo_root
@@ -145,6 +147,11 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
         policy = await stack.enter_async_context(HttpPolicyClient(settings.policy, epoch=epoch))
         fga = await stack.enter_async_context(OpenFgaClient(settings.openfga, on_change=epoch.bump))
         store = PostgresRequeueStore(pool, redis, key_prefix=settings.redis.key_prefix)
+        tools = McpToolCatalog(
+            ToolClassCatalog(TOOL_CLASSES),
+            RedisMcpCatalogue(redis, key_prefix=settings.redis.key_prefix),
+        )
+        stack.push_async_callback(tools.aclose)
         runner = build_runner(
             settings,
             topics=topics,
@@ -155,6 +162,7 @@ async def wired(settings: WorkerSettings, topics: WorkerTopics) -> AsyncIterator
             embed=embed,
             policy=policy,
             requeue=store,
+            tools=tools,
         )
         retry = RequeueRetryJob(
             RequeueService(store, policy, bus, fga),
@@ -176,6 +184,7 @@ def build_runner(
     embed: EmbeddingClient,
     policy: HttpPolicyClient,
     requeue: PostgresRequeueStore,
+    tools: McpToolCatalog,
 ) -> TurnRunner:
     w = settings.worker
     models = ProfileModels(PostgresModelProfileStore(pool), http, settings.llm)
@@ -211,7 +220,7 @@ def build_runner(
             transactions=transaction, sessions=sessions, turns=turns, history=history
         ),
         models=models,
-        tools=ToolClassCatalog(TOOL_CLASSES),
+        tools=tools,
         personas=personas,
         gate=ToolRequestGate(
             PolicyGate(

@@ -22,6 +22,7 @@ from somaagent.adapters.kafka import KafkaConsumerLoop, trace_id_of
 from somaagent.application.conversation.runner import TurnRunner
 from somaagent.domain.bus import Record
 from somaagent.domain.constants import HEADER_TRACEPARENT
+from somaagent.domain.errors import SupersededError, ValidationError
 from somaagent.domain.event_types import MESSAGE_RECEIVED, TOOL_RESULT_RECEIVED
 from somaagent.domain.events import Envelope
 from somaagent.services.conversation_worker.settings import WorkerSettings
@@ -106,10 +107,11 @@ class ConversationWorker:
                 claim = await self.runner.on_message(event)
             elif event.type == TOOL_RESULT_RECEIVED:
                 claim = await self.runner.on_tool_result(event)
-            else:
-                log.info("worker.event.ignored", type=event.type, topic=record.topic)
-                return
+            else:  # a record this worker has no use for is bad input: it is dead-lettered
+                raise ValidationError("type", f"{event.type} is not handled on {record.topic}")
             log.info("worker.event.handled", type=event.type, claim=claim)
+        except SupersededError as exc:  # a newer attempt runs the turn; this one says nothing
+            log.info("worker.attempt.superseded", type=event.type, reason=exc.message)
         finally:
             structlog.contextvars.clear_contextvars()
 

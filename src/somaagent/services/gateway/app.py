@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from somaagent.services.gateway import (
+    mcp_server,
     openai_routes,
     requeue_routes,
     routes_admin,
@@ -25,6 +26,7 @@ from somaagent.services.gateway import (
 from somaagent.services.gateway.errors import BodyLimitMiddleware, install_error_handlers
 from somaagent.services.gateway.runtime import Runtime, open_runtime
 from somaagent.services.gateway.settings import GatewaySettings
+from somaagent.telemetry.asgi import FASTAPI_TELEMETRY
 
 STATIC = Path(__file__).parent / "static"
 
@@ -74,6 +76,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="0.1.0",
         description="Sessions, messages and the streamed answers of SomaAgent conversations.",
         lifespan=lifespan,
+        telemetry=FASTAPI_TELEMETRY,
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
@@ -86,6 +89,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(routes_ops.router)
     app.include_router(routes_attachments.router)
     app.include_router(routes_console.router)
+    app.include_router(mcp_server.router)  # /mcp; its lifespan runs the MCP session manager
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -43,9 +43,11 @@ TURN_HEADER = "X-Soma-Turn"
 PAGE = 500
 
 
-async def open_session(runtime: Runtime, who: Principal, session_id: str | None) -> SessionRow:
+async def open_session(
+    runtime: Runtime, who: Principal, session_id: str | None, persona_id: str = "default"
+) -> SessionRow:
     """The named session (the caller's own, or any of the tenant's for a tenant admin: the
-    access check of the session routes), or a new one owned by the caller."""
+    access check of the session routes), or a new one of `persona_id` owned by the caller."""
     if session_id is not None:
         try:
             return await owned_session(runtime, who, session_id)
@@ -62,6 +64,7 @@ async def open_session(runtime: Runtime, who: Principal, session_id: str | None)
         SessionCreated(title=None),
         session_id=new_id(),
         tenant_id=who.tenant_id,
+        persona_id=persona_id,
     )
     return await runtime.sessions.open(runtime.store, event, who.subject)
 

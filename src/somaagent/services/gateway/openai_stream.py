@@ -50,6 +50,8 @@ class AnswerFolder:
     blocks: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     cards: set[str] = field(default_factory=set)
+    #: The turn's tool cards, one per call, in the order they arrived.
+    tool_cards: list[ToolCard] = field(default_factory=list)
     final: StreamUpdate | None = None
 
     def fold(self, update: StreamUpdate) -> str:
@@ -72,6 +74,7 @@ class AnswerFolder:
             if update.card.request_id in self.cards:
                 return ""
             self.cards.add(update.card.request_id)
+            self.tool_cards.append(update.card)
             block = render_card(update.card)
         elif update.status == "waiting_for_policy":
             block = render_hold(update)

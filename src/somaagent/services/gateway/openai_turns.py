@@ -66,7 +66,7 @@ class TurnWatch:
         self.correlation_id = correlation_id
         self._sub: Subscription | None = None
 
-    async def start(self, who: Principal, text: str, profile: str) -> None:
+    async def start(self, who: Principal, text: str, profile: str | None) -> None:
         runtime, session = self._runtime, self._session
         self._sub = runtime.hub.subscribe(session.session_id)
         event = make_event(

@@ -18,6 +18,7 @@ from somaagent.domain.policy import PolicyRequest, PolicyVerdict
 from somaagent.services.policy_engine.bundle import ConstitutionWatch
 from somaagent.services.policy_engine.engine import PolicyEngine
 from somaagent.services.policy_engine.settings import PolicyEngineSettings
+from somaagent.telemetry.asgi import FASTAPI_TELEMETRY
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ def create_app(
             log.info("policy_engine.started", constitution_hash=opened.constitution_hash)
             yield
 
-    app = FastAPI(title="SomaAgent policy engine", lifespan=lifespan)
+    app = FastAPI(title="SomaAgent policy engine", lifespan=lifespan, telemetry=FASTAPI_TELEMETRY)
     app.state.engine = engine
     app.mount("/metrics", make_asgi_app())
 

@@ -42,6 +42,7 @@ from somaagent.domain.tools import (
     ToolResult,
 )
 from somaagent.services.tool_executor.metrics import REDELIVERED, SANDBOX_KILLS, TOOL_DURATION
+from somaagent.telemetry.spans import span
 from somaagent.tools.base import ToolOutput, parse_arguments
 from somaagent.tools.registry import ToolRegistry
 
@@ -134,9 +135,12 @@ class ToolExecutor:
     ) -> ToolResult:
         """Policy, validation, run and attachments for a claimed request."""
         started = time.perf_counter()
-        result = await self.redactor.clean(call, await self._checked_run(call, event, released_by))
+        with span(f"tool {call.tool}", attributes={"soma.tool.name": call.tool}) as current:
+            checked = await self._checked_run(call, event, released_by)
+            result = await self.redactor.clean(call, checked)
+            current.set_attribute("soma.tool.status", result.status)
         result = result.model_copy(update={"duration_s": time.perf_counter() - started})
-        TOOL_DURATION.labels(call.tool, result.status).observe(result.duration_s)
+        TOOL_DURATION.labels(call.tool, result.status, call.tenant_id).observe(result.duration_s)
         return result
 
     async def _checked_run(

@@ -1,6 +1,6 @@
 """Tool executor metrics, named as docs/architecture.md documents them.
 
-- tool_execution_duration_seconds{tool,status}: wall time of one request, policy included.
+- tool_execution_duration_seconds{tool,status,tenant}: wall time of one request, policy included.
 - sandbox_kills_total{reason}: runs the sandbox ended (timeout, memory, pids, cpu, ...).
 - tool_requests_redelivered_total{outcome}: redelivered requests (republished, busy, abandoned).
 - sandbox_starts_total{backend}: sandboxes started (bwrap, gvisor, docker).
@@ -15,7 +15,7 @@ from somaagent.domain.tools import SandboxBackend, SandboxResult, SandboxSpec, T
 TOOL_DURATION = Histogram(
     "tool_execution_duration_seconds",
     "Wall time of one tool request in the executor, in seconds.",
-    ["tool", "status"],
+    ["tool", "status", "tenant"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 SANDBOX_KILLS = Counter("sandbox_kills_total", "Sandbox runs ended by a limit.", ["reason"])

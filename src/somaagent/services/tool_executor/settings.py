@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from somaagent.adapters.mcp.config import McpSettings
 from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.domain.tools import SandboxBackend, SandboxLimits
 from somaagent.settings import CommonSettings, repo_root
@@ -45,6 +46,7 @@ class ToolsSection(BaseModel):
 class ToolExecutorSettings(CommonSettings):
     tools: ToolsSection = ToolsSection()
     policy: PolicyClientSettings = PolicyClientSettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _search_backend_configured(self) -> Self:
@@ -54,6 +56,9 @@ class ToolExecutorSettings(CommonSettings):
 
     def workspace_root(self) -> Path:
         return self.tools.workspace_dir or self.state_dir / "workspaces"
+
+    def mcp_servers_file(self) -> Path:
+        return self.mcp.servers_file or repo_root() / "personas" / "mcp_servers.yml"
 
     def policies_root(self) -> Path:
         return self.tools.policies_dir or repo_root() / "policies"

@@ -15,6 +15,7 @@ from somaagent.adapters.postgres.search_index import PostgresSearchIndex
 from somaagent.adapters.sandbox import BwrapSandbox, DockerSandbox, GvisorSandbox
 from somaagent.application.policy.gate import PolicyGate
 from somaagent.domain.tools import SandboxBackend, SearchBackend, ToolSandbox
+from somaagent.services.tool_executor.mcp import attach_mcp
 from somaagent.services.tool_executor.metrics import MeteredSandbox
 from somaagent.services.tool_executor.settings import ToolExecutorSettings
 from somaagent.tools import CodeExecution, ToolRegistry, Workspaces
@@ -53,7 +54,7 @@ async def build_registry(
         embedder = EmbeddingClient(settings.embedding.url(), settings.embedding.timeout_s)
         stack.push_async_callback(embedder.aclose)
         memories = PostgresMemoryStore(pool)
-        yield ToolRegistry(
+        registry = ToolRegistry(
             [
                 CodeExecution(
                     MeteredSandbox(make_sandbox(section.backend_for(CodeExecution.name), settings)),
@@ -67,3 +68,5 @@ async def build_registry(
                 MemoryLoad(memories, embedder, gate),
             ]
         )
+        await attach_mcp(stack, registry, settings)
+        yield registry
