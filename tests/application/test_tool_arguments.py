@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from somaagent.application.agent_loop import Respond, ToolSpec, UseTool
+from application.test_agent_loop import PY, SEARCH
+from somaagent.application.agent_loop import Respond, UseTool
 from somaagent.application.tool_arguments import (
     FENCE_END,
     argument_messages,
@@ -14,21 +15,6 @@ from somaagent.application.tool_arguments import (
 )
 from somaagent.domain.tools import ToolCall, ToolResult
 
-PY = ToolSpec(
-    "code_execution",
-    "run Python",
-    {
-        "type": "object",
-        "properties": {"language": {"enum": ["python", "shell"]}, "code": {"type": "string"}},
-        "required": ["language", "code"],
-        "additionalProperties": False,
-    },
-)
-SEARCH = ToolSpec(
-    "web_search",
-    "search docs",
-    {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
-)
 PROMPT = [
     {"role": "system", "content": "You are Soma."},
     {"role": "user", "content": "hi"},

@@ -5,7 +5,9 @@ server constrains the output to it). A tool whose argument is a program (`CODE_T
 it as one fenced code block instead, the way coder models are trained to write code: on the
 24 compute and text tasks of evals/agent_tasks.yaml the 1.5B model wrote correct programs for
 22 as a fenced block against 19 as a JSON string, with 476 output tokens against 816 (no
-escaped newlines and quotes, no JSON wrapper), so the step takes about half the time.
+escaped newlines and quotes, no JSON wrapper), so the step takes about half the time. The
+user's own code comes first in the hint: told only to "use that code unchanged" at the end, the
+1.5B wrapped "run python: print(17*23)" in a subprocess call.
 
 Both styles keep the step's instruction in the system message, the same for every turn that
 calls the tool, so the model server reuses its cached prefix across turns and sessions.
@@ -29,9 +31,10 @@ from somaagent.domain.tools import ToolCall, ToolResult
 CODE_TOOLS: dict[str, str] = {"code_execution": "code"}
 #: What a small model must be told to write good code for a code tool.
 CODE_HINT = (
-    "Write a short Python 3 program that computes the answer and prints it with print(); "
-    "put quotes around text values. To make a file, write it in the current directory with "
-    "open(name, 'w'). If the user gave code, use that code unchanged."
+    "If the user's message contains code, reply with exactly that code. Otherwise write a "
+    "short Python 3 program that computes the answer and prints it with print(); put quotes "
+    "around text values. To make a file, write it in the current directory with "
+    "open(name, 'w')."
 )
 CODE_REPLY = "Reply with the code only, in one ```python block."
 #: The argument step stops where the model closes its code block.

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from somaagent.adapters.mcp.config import McpServerConfig, McpSettings
-from somaagent.adapters.sandbox.bwrap import _prepared_fds, bwrap_argv
+from somaagent.adapters.sandbox.bwrap import bwrap_argv, prepared_fds
 from somaagent.adapters.sandbox.cgroups import Cgroup, join_cgroups
 from somaagent.domain.errors import InfraError
 from somaagent.domain.tools import SANDBOX_UID, SandboxSpec
@@ -88,7 +88,7 @@ async def start_server(
         f"mcp-{server.name}-{uuid.uuid4().hex[:8]}", settings.memory_bytes, settings.max_pids
     )
     await asyncio.to_thread(group.create)
-    fds = _prepared_fds()
+    fds = prepared_fds()
     try:
         process = await asyncio.create_subprocess_exec(
             *server_argv(server, workdir, fds),

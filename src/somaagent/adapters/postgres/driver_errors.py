@@ -38,3 +38,11 @@ async def connection(
         return
     async with translated(what), pool.acquire(timeout=timeout_s) as conn:
         yield conn
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool, what: str) -> AsyncIterator[Conn]:
+    """A pooled connection in a transaction; a server shutting down or unreachable while
+    connecting or committing is a retriable BackendError, not an unexplained crash."""
+    async with translated(what), pool.acquire() as conn, conn.transaction():
+        yield conn

@@ -20,7 +20,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from somaagent.adapters.postgres.audit import append_audit
-from somaagent.adapters.postgres.driver_errors import Conn, translated
+from somaagent.adapters.postgres.driver_errors import Conn, transaction, translated
 from somaagent.domain.constants import REDIS_REQUEUE_PENDING, TABLE_REQUEUE
 from somaagent.domain.errors import ConflictError, NotFoundError
 from somaagent.domain.policy import AuditEvent, PolicyVerdict, RequeueItem, RequeueStatus
@@ -127,7 +127,7 @@ class PostgresRequeueStore:
 
         Raises ConflictError when the item is no longer pending (someone else resolved it).
         """
-        async with translated("requeue finish"), self.pool.acquire() as conn, conn.transaction():
+        async with transaction(self.pool, "requeue finish") as conn:
             before = await self._lock_pending(conn, item_id)
             if on_transition is not None:
                 await on_transition(before)
@@ -154,11 +154,7 @@ class PostgresRequeueStore:
         reason: str,
     ) -> RequeueItem:
         """Still blocked: count the attempt, keep the new verdict, try again later (audited)."""
-        async with (
-            translated("requeue reschedule"),
-            self.pool.acquire() as conn,
-            conn.transaction(),
-        ):
+        async with transaction(self.pool, "requeue reschedule") as conn:
             before = await self._lock_pending(conn, item_id)
             row = await conn.fetchrow(
                 f"UPDATE {TABLE_REQUEUE} SET attempts = attempts + 1, verdict = $2::jsonb, "

@@ -106,7 +106,7 @@ class BwrapSandbox:
         workdir = Path(spec.workdir)
         if not await asyncio.to_thread(workdir.is_dir):
             raise ValidationError("workdir", f"{spec.workdir} is not a directory")
-        fds = _prepared_fds()
+        fds = prepared_fds()
         try:
             argv = bwrap_argv(spec, fds, self._bwrap)
             return await run_contained(
@@ -117,7 +117,7 @@ class BwrapSandbox:
                 os.close(fd)
 
 
-def _prepared_fds() -> tuple[int, int, int]:
+def prepared_fds() -> tuple[int, int, int]:
     """(passwd, group, seccomp) fds, inherited by number into bwrap."""
     passwd, group = _data_fd(_PASSWD), _data_fd(_GROUP)
     return passwd, group, seccomp.filter_fd()

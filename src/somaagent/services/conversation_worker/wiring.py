@@ -18,6 +18,7 @@ from somaagent.adapters.llm import chain_model
 from somaagent.adapters.llm.token_counter import LlamaTokenCounter
 from somaagent.adapters.openfga import OpenFgaClient
 from somaagent.adapters.personas import FilePersonaCatalog
+from somaagent.adapters.postgres.driver_errors import transaction
 from somaagent.adapters.postgres.event_store import PostgresEventStore
 from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
 from somaagent.adapters.postgres.pool import open_pool
@@ -202,8 +203,8 @@ def build_runner(
     turns = PostgresTurnStates(pool)
 
     @asynccontextmanager
-    async def transaction() -> AsyncIterator[Any]:
-        async with pool.acquire() as conn, conn.transaction():
+    async def turn_transaction() -> AsyncIterator[Any]:
+        async with transaction(pool, "turn transaction") as conn:
             yield conn
 
     return TurnRunner(
@@ -217,7 +218,7 @@ def build_runner(
             budget_tokens=w.history_budget_tokens,
         ),
         persister=TurnPersister(
-            transactions=transaction, sessions=sessions, turns=turns, history=history
+            transactions=turn_transaction, sessions=sessions, turns=turns, history=history
         ),
         models=models,
         tools=tools,
