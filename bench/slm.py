@@ -146,6 +146,7 @@ async def throughput(settings: CommonSettings, quick: bool) -> dict[str, Any]:
         started = time.perf_counter()
         vectors = await client.embed(texts)
         seconds = time.perf_counter() - started
+        model = await client.model_id()
     if len(vectors) != len(texts):
         raise RuntimeError(f"{len(vectors)} vectors for {len(texts)} texts")
     rate = len(texts) / seconds
@@ -156,6 +157,7 @@ async def throughput(settings: CommonSettings, quick: bool) -> dict[str, Any]:
         "embed_per_s": round(rate, 1),
         "embed_goal_per_s": THROUGHPUT_GOAL,
         "embed_server_threads": settings.embedding.threads,
+        "embed_model": model,
     }
 
 

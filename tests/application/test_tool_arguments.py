@@ -5,6 +5,7 @@ from __future__ import annotations
 from application.test_agent_loop import PY, SEARCH
 from somaagent.application.agent_loop import Respond, UseTool
 from somaagent.application.tool_arguments import (
+    CODE_PREFILL,
     FENCE_END,
     argument_messages,
     argument_request,
@@ -24,16 +25,18 @@ PROMPT = [
 
 
 def test_argument_step_instruction_is_in_the_stable_system_prefix() -> None:
-    for tool, reminder in ((PY, "```python block"), (SEARCH, "as a JSON object only")):
+    for tool in (PY, SEARCH):
         messages = argument_messages(PROMPT, tool)
         assert messages[0]["role"] == "system"
         assert messages[0]["content"].startswith(f"You are Soma.\n\nCall the tool {tool.name}")
-        assert messages[1:-1] == PROMPT[1:]  # history and the message follow, unchanged
-        assert messages[-1]["role"] == "system" and reminder in messages[-1]["content"]
+        assert messages[1:4] == PROMPT[1:]  # history and the message follow, unchanged
         other = argument_messages([*PROMPT[:-1], {"role": "user", "content": "2**10?"}], tool)
         assert other[0] == messages[0]  # the same prefix for every turn that calls the tool
+    # a code tool's reply starts with the opening fence; the JSON grammar guides the others
+    assert argument_messages(PROMPT, PY)[4:] == [{"role": "assistant", "content": CODE_PREFILL}]
+    assert len(argument_messages(PROMPT, SEARCH)) == 4
     bare = argument_messages([{"role": "user", "content": "run print(1)"}], PY)
-    assert [m["role"] for m in bare] == ["system", "user", "system"]
+    assert [m["role"] for m in bare] == ["system", "user", "assistant"]
 
 
 def test_a_code_tool_is_asked_for_a_code_block_and_others_for_json() -> None:
@@ -57,6 +60,10 @@ def test_the_first_code_block_becomes_the_program() -> None:
         "code_execution", {"language": "shell", "code": "ls -l"}
     )
     assert parse_arguments("I cannot run code.", PY) == Respond()  # no block: answer
+    # a server that does not echo the prefill returns the block without its opening fence
+    assert parse_arguments("python\nprint(2)", PY) == UseTool(
+        "code_execution", {"language": "python", "code": "print(2)"}
+    )
     assert parse_arguments("```python\n\n```", PY) == Respond()
 
 
@@ -84,17 +91,18 @@ def test_code_that_raised_gets_a_repair_round_with_its_error() -> None:
     assert not needs_repair(search, raised.model_copy(update={"tool": "web_search"}))
     prompt = [{"role": "system", "content": "You are Soma."}, {"role": "user", "content": "x"}]
     messages = repair_messages(prompt, PY, call, raised)
-    assert messages[:3] == argument_messages(prompt, PY)
-    assert messages[3] == {
+    assert messages[:2] == argument_messages(prompt, PY)[:2]  # the step's prefix, no prefill
+    assert messages[2] == {
         "role": "assistant",
         "content": "```python\nprint(mississippi.count('s'))\n```",
     }
-    assert messages[4]["role"] == "user"
-    assert "NameError: name 'mississippi' is not defined" in messages[4]["content"]
-    assert "write it in quotes ('mississippi')" in messages[4]["content"]
-    assert "```python block" in messages[4]["content"]
+    assert messages[3]["role"] == "user"
+    assert "NameError: name 'mississippi' is not defined" in messages[3]["content"]
+    assert "write it in quotes ('mississippi')" in messages[3]["content"]
+    assert "```python block" in messages[3]["content"]
+    assert messages[4:] == [{"role": "assistant", "content": CODE_PREFILL}]
     other = raised.model_copy(update={"stderr": "ZeroDivisionError: division by zero"})
-    assert "quotes" not in repair_messages(prompt, PY, call, other)[4]["content"]
+    assert "quotes" not in repair_messages(prompt, PY, call, other)[3]["content"]
 
 
 def test_the_model_fills_only_required_arguments() -> None:

@@ -56,10 +56,18 @@ RESULT_LABELS: Final = {
 SAVE_INSTRUCTION: Final = (
     "Confirm in one short sentence what you will remember; do not describe tools."
 )
+#: How to answer after a tool, after the persona's prompt in the answer step's system
+#: message, so the model server's prompt cache holds it across sessions: in the user's
+#: message it cost about 27 prompt tokens per tool turn, ~0.45 s on the 1.5B. It stays out
+#: of chat turns (there the 1.5B answered "Say OK." with "Sure.").
+TOOL_ANSWER_RULE: Final = (
+    "A message that starts with a tool's result is followed by my question: answer the "
+    "question in one short sentence that includes the result. Do not describe tools or code."
+)
 #: A recall's search returns the closest memories, which need not answer the question;
 #: the conversation itself may (the 1.5B answered "What is my job?" from an unrelated
 #: memory though the user had said "I work as a nurse" two messages before).
-RECALL_NOTE: Final = "If the memories do not answer it but our conversation does, use that. "
+RECALL_NOTE: Final = "If the memories do not answer it but our conversation does, use that."
 #: Words by which a reply says that a tool did not succeed.
 ADMITS_FAILURE = re.compile(
     r"\b(?:fail\w*|errors?|exception|could ?n[o']t|did ?n[o']t|unable|not (?:work|run|succeed)"
@@ -96,27 +104,30 @@ def result_label(call: ToolCall, result: ToolResult) -> str:
 def grounded_prompt(
     prompt: list[dict[str, Any]], call: ToolCall, result: ToolResult
 ) -> list[dict[str, Any]]:
-    """The prompt before the tool round, its last user message rewritten for the answer:
-    the result first, the question restated, a short answer asked for. Everything before
-    that message is unchanged, so the model server's prompt cache still holds it."""
+    """The prompt before the tool round for the answer: TOOL_ANSWER_RULE after the system
+    prompt, the history unchanged, and the last user message rewritten as the result
+    first, then the question restated."""
     *before, last = prompt
+    if before and before[0].get("role") == "system":
+        system = {"role": "system", "content": f"{before[0]['content']}\n\n{TOOL_ANSWER_RULE}"}
+        before = [system, *before[1:]]
+    else:
+        before = [{"role": "system", "content": TOOL_ANSWER_RULE}, *before]
     question = str(last.get("content", ""))
     content = (
         f"{result_label(call, result)}:\n{result_text(call, result)}\n\n"
-        f"My message was: {question}\n{answer_instruction(call, result)}"
+        f"My message was: {question}{answer_note(call, result)}"
     )
     return [*before, {"role": "user", "content": content}]
 
 
-def answer_instruction(call: ToolCall, result: ToolResult) -> str:
-    """What the answer step is asked to write after this tool's result."""
+def answer_note(call: ToolCall, result: ToolResult) -> str:
+    """What the answer step is told beyond TOOL_ANSWER_RULE for this tool's result."""
     if call.tool == "memory_save" and result.status == "ok":
-        return SAVE_INSTRUCTION
-    recall = RECALL_NOTE if call.tool == "memory_load" else ""
-    return (
-        "Reply to my message using the result above, in one or two short sentences. "
-        f"{recall}State the result itself; do not describe tools or code."
-    )
+        return f"\n{SAVE_INSTRUCTION}"
+    if call.tool == "memory_load":
+        return f"\n{RECALL_NOTE}"
+    return ""
 
 
 def stricter_prompt(

@@ -154,6 +154,10 @@ class ExecutionLedger(Protocol):
 
     async def finish(self, call: ToolCall, result: ToolResult) -> ToolResult: ...
 
+    async def renew(self, call: ToolCall, owner: str, lease_s: float) -> bool:
+        """Extend `owner`'s lease on a running request; False when it is no longer theirs."""
+        ...
+
     async def reopen(self, call: ToolCall, owner: str, lease_s: float) -> bool:
         """Claim again a request whose stored result is "denied" (after a policy release)."""
         ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any
 
 import httpx
@@ -37,10 +38,26 @@ class EmbeddingClient(AsyncClosing):
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
         )
         self._model = model
+        self._model_id: str | None = None
         self.timeout_s = timeout_s
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def model_id(self) -> str:
+        """The model file the server runs, without folder and extension (asked once): a
+        changed file (weights, quantisation, converter) gives a different id."""
+        if self._model_id is None:
+            try:
+                resp = await self._client.get("/v1/models")
+            except httpx.HTTPError as exc:
+                raise BackendUnavailableError(f"embedding server /v1/models failed: {exc}") from exc
+            try:
+                self._model_id = PurePath(str(resp.json()["data"][0]["id"])).stem
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                status = resp.status_code
+                raise ModelError(f"embedding server /v1/models answered {status}") from exc
+        return self._model_id
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One vector per text, in order; batches of MAX_BATCH per request."""

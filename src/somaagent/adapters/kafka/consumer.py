@@ -198,6 +198,10 @@ class KafkaConsumerLoop:
                     log.warning("consumer.commit.failed", topic=tp.topic, error=str(exc))
                     return
             record_lag(self._group_id, tp, self._consumer.highwater(tp), msg.offset + 1)
+        # fetch this partition again now, not after the loop's current getmany (up to
+        # FETCH_WAIT_MS later): a request-reply road (tool calls) pays that wait per hop
+        if tp in self._consumer.assignment():
+            self._consumer.resume(tp)
 
     async def _handle_one(self, msg: Any) -> None:
         record = to_record(msg)

@@ -6,7 +6,9 @@ The supervisor owns the connection (the SDK's ClientSession and its transport ar
 left in that one task); calls from any task go through the live session. When the server dies,
 pending calls fail at once with the reason and the supervisor restarts it after a backoff
 (restart_min_s, doubling to restart_max_s while it fails to come up; a server that came up
-and then died restarts after restart_min_s).
+and then died restarts after restart_min_s). A streamable-HTTP server has no process to
+watch: a call that finds its connection closed or its session forgotten fails with that
+reason and the supervisor connects again (a new session) the same way.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+import anyio
 import mcp_types as types
 import structlog
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_REQUEST
 
 from somaagent.adapters.mcp.config import McpServerConfig, McpSettings
 from somaagent.adapters.mcp.sandbox import SandboxedProcess, start_server
@@ -77,6 +81,8 @@ class McpServer:
         self._link: StdioLink | None = None
         self._proc: SandboxedProcess | None = None
         self._ready = asyncio.Event()
+        #: Set when an HTTP server's connection or session is gone (no process to watch).
+        self._lost = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._served = False
@@ -135,8 +141,15 @@ class McpServer:
             try:
                 await self._serve_once()
             except Exception as exc:  # one server's failure is its own; the executor goes on
-                self.last_error = _describe(exc, self._link)
-                log.exception("mcp.server.failed", server=self.name, reason=self.last_error)
+                repeated = self.last_error == (reason := _describe(exc, self._link))
+                self.last_error = reason
+                # the same failure again (a server that stays down restarts again and again):
+                # one line, no traceback; rendering each one starved the executor's event loop
+                # (policy calls timed out) on a busy host
+                if repeated:
+                    log.warning("mcp.server.failed", server=self.name, reason=reason)
+                else:
+                    log.exception("mcp.server.failed", server=self.name, reason=reason)
             self._settled.set()
             if self._stop.is_set():
                 break
@@ -151,6 +164,7 @@ class McpServer:
     async def _serve_once(self) -> None:
         self.state = "starting"
         self._link, self._proc, self._served = None, None, False
+        self._lost.clear()
         async with self._connected() as session:
             await asyncio.wait_for(session.initialize(), self.settings.start_timeout_s)
             await self.refresh(session)
@@ -168,7 +182,10 @@ class McpServer:
             self.last_error = self._link.exit_reason()
 
     async def _until_closed(self) -> None:
-        waits: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
+        waits: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._stop.wait()),
+            asyncio.create_task(self._lost.wait()),
+        ]
         if self._link is not None:
             waits.append(asyncio.create_task(self._link.ended.wait()))
         try:
@@ -239,13 +256,23 @@ class McpServer:
             raise McpCallError(
                 "timeout", f"{self.name} gave no answer within {timeout_s:g} s"
             ) from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise self._lost_connection("the session is closed") from exc
         except MCPError as exc:
             if link is not None and (link.closed_reason or link.process.returncode is not None):
                 await _settle(link)
                 raise McpCallError(
                     "error", f"{self.name} failed mid-call: {link.exit_reason()}"
                 ) from exc
+            if self.config.url and _session_gone(exc):
+                raise self._lost_connection(exc.message) from exc
             raise McpCallError("error", f"{self.name}: {exc}") from exc
+
+    def _lost_connection(self, detail: str) -> McpCallError:
+        """An HTTP server that stopped answering: the supervisor reconnects (new session)."""
+        self.last_error = f"lost the connection to {self.config.url} ({detail})"
+        self._lost.set()
+        return McpCallError("error", f"{self.name} failed mid-call: {self.last_error}")
 
     async def _live(self, timeout_s: float) -> tuple[ClientSession, StdioLink | None]:
         """The current session once the server is ready on a live process."""
@@ -265,6 +292,20 @@ class McpServer:
         """SIGKILL the server's launcher (operators and tests; the supervisor restarts it)."""
         if self._proc is not None and self._proc.process.returncode is None:
             self._proc.process.kill()
+
+
+#: What the SDK's HTTP transport reports when the request never reached a live session:
+#: the connection closed, HTTP 404 on the session, another HTTP error status without a
+#: JSON-RPC body (server-everything answers 400 to a session id it does not know).
+_TRANSPORT_ERRORS: Final = {
+    (INVALID_REQUEST, "Session terminated"),
+    (INTERNAL_ERROR, "Server returned an error response"),
+}
+
+
+def _session_gone(exc: MCPError) -> bool:
+    """A transport error (reconnect), not the server's answer to the call."""
+    return exc.code == CONNECTION_CLOSED or (exc.code, exc.message) in _TRANSPORT_ERRORS
 
 
 async def _settle(link: StdioLink) -> None:

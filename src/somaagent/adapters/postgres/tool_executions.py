@@ -6,8 +6,9 @@
     elif claim.state == "done": re-publish claim.result
 
 The claim is an INSERT in its own transaction: exactly one claimer wins a request id. A
-running claim whose lease ran out belonged to an executor that died mid-run; it is taken
-over as "abandoned" (the caller reports it failed rather than running the tool again).
+running claim's lease is renewed by its owner while the call runs (`renew`); one whose lease
+ran out belonged to an executor that died mid-run; it is taken over as "abandoned" (the
+caller reports it failed rather than running the tool again).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ _TAKE_OVER = (
 _FINISH = (
     f"UPDATE {TABLE_TOOL_EXECUTIONS} SET status = 'done', result = $3::jsonb, finished_at = now()"
     " WHERE tenant_id = $1 AND request_id = $2 AND status = 'running' RETURNING result"
+)
+_RENEW = (
+    f"UPDATE {TABLE_TOOL_EXECUTIONS} SET lease_until = now() + make_interval(secs => $4)"
+    " WHERE tenant_id = $1 AND request_id = $2 AND owner = $3 AND status = 'running'"
+    " RETURNING request_id"
 )
 _REOPEN = (
     f"UPDATE {TABLE_TOOL_EXECUTIONS} SET status = 'running', result = NULL, finished_at = NULL,"
@@ -93,6 +99,17 @@ class PostgresExecutionLedger:
                     _RESULT, call.tenant_id, call.request_id, timeout=self._timeout
                 )
         return result if stored is None else ToolResult.model_validate_json(stored)
+
+    async def renew(self, call: ToolCall, owner: str, lease_s: float) -> bool:
+        """The owner's heartbeat while the call runs; False once another executor took over."""
+        async with (
+            translated("renew tool execution lease"),
+            self._pool.acquire(timeout=self._timeout) as conn,
+        ):
+            row = await conn.fetchval(
+                _RENEW, call.tenant_id, call.request_id, owner, lease_s, timeout=self._timeout
+            )
+        return row is not None
 
     async def reopen(self, call: ToolCall, owner: str, lease_s: float) -> bool:
         async with (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prometheus_client import Histogram
@@ -10,6 +11,7 @@ from somaagent.application.agent_loop import build_prompt
 from somaagent.application.conversation.ports import PersonaCatalog
 from somaagent.application.history import HistoryManager
 from somaagent.application.sessions import SessionRepository
+from somaagent.domain.history import Fitted
 from somaagent.domain.session_state import SessionState
 from somaagent.domain.slm import Preprocessor, SlmResult
 from somaagent.domain.turn_state import TurnState
@@ -39,19 +41,9 @@ class TurnPreparer:
         self._budget = budget_tokens
 
     async def prepare(self, state: TurnState) -> SlmResult:
-        """Fill `state.prompt` and `state.slm` for the turn's first model call."""
-        session = await self._sessions.load(state.session_id) or SessionState(
-            session_id=state.session_id,
-            tenant_id=state.tenant_id,
-            persona_id=state.persona_id,
-        )
-        started = time.perf_counter()
-        slm = await self._preprocessor.analyse(state.user_text)
-        state.slm_s = time.perf_counter() - started
-        outcome = "degraded" if slm.degraded else "ok"
-        SLM_DURATION.labels(outcome, state.persona_id).observe(state.slm_s)
-        persona = self._personas.get(state.persona_id)
-        fitted = await self._history.context(session, persona, budget=self._budget)
+        """Fill `state.prompt` and `state.slm` for the turn's first model call. The SLM
+        reads the message while the session and its history are loaded (both are I/O)."""
+        slm, fitted = await asyncio.gather(self._analyse(state), self._context(state))
         # the history manager's first message is the system prompt, the summary folded in
         system, *history = (m.model_dump(include={"role", "content"}) for m in fitted.messages)
         state.prompt = build_prompt(
@@ -63,3 +55,20 @@ class TurnPreparer:
         )
         state.slm = slm.model_dump(mode="json")
         return slm
+
+    async def _analyse(self, state: TurnState) -> SlmResult:
+        started = time.perf_counter()
+        slm = await self._preprocessor.analyse(state.user_text)
+        state.slm_s = time.perf_counter() - started
+        outcome = "degraded" if slm.degraded else "ok"
+        SLM_DURATION.labels(outcome, state.persona_id).observe(state.slm_s)
+        return slm
+
+    async def _context(self, state: TurnState) -> Fitted:
+        session = await self._sessions.load(state.session_id) or SessionState(
+            session_id=state.session_id,
+            tenant_id=state.tenant_id,
+            persona_id=state.persona_id,
+        )
+        persona = self._personas.get(state.persona_id)
+        return await self._history.context(session, persona, budget=self._budget)

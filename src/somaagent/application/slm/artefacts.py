@@ -26,7 +26,7 @@ from somaagent.application.slm.slots import SlotTagger
 from somaagent.domain.errors import NotFoundError, ValidationError
 
 #: Bump when the features or classifiers change, so old artefacts are not reused.
-CODE_VERSION = "slm-4"
+CODE_VERSION = "slm-5"
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 Both keep what was chosen for them on validation data next to their weights, so the
 pickled model carries its own decision rules: the intent classifier its temperature
-(calibrated confidences) and routing threshold, the safety classifier its flag and
-high-risk thresholds.
+(calibrated confidences), routing threshold and out-of-scope rule (ood.InScopeRule), the
+safety classifier its flag and high-risk thresholds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from somaagent.application.slm.features import (
     intent_features,
     linear_model,
     safety_features,
+    vectors_of,
 )
+from somaagent.application.slm.ood import InScopeRule
 from somaagent.domain.errors import ValidationError
 from somaagent.domain.slm import OUT_OF_SCOPE, Intent, SafetyCategory, SafetyTag
 
@@ -47,13 +49,15 @@ class _Scored:
 
 @dataclass
 class IntentClassifier(_Scored):
-    """Calibrated intent probabilities; under `threshold` a message is out of scope, at or
-    above `route_threshold` a tool intent calls its tool."""
+    """Calibrated intent probabilities; a message is out of scope when its top intent is
+    `out_of_scope` or it fails `in_scope` (without one: confidence under `threshold`); at
+    or above `route_threshold` a tool intent calls its tool."""
 
     model: Pipeline
     threshold: float
     temperature: float = 1.0
     route_threshold: float | None = None
+    in_scope: InScopeRule | None = None
     _fast: FastLinear | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -88,18 +92,26 @@ class IntentClassifier(_Scored):
     def probabilities(self, rows: Sequence[Row]) -> Matrix:
         return softmax(self.logits(rows) / self.temperature)
 
-    def decide(self, probs: Matrix) -> list[Intent]:
+    def unsure(self, probs: Matrix, rows: Sequence[Row]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Which rows the out-of-scope rule rejects (whatever their top intent)."""
+        conf = probs.max(axis=1)
+        if self.in_scope is None:
+            return np.asarray(conf < self.threshold)
+        return self.in_scope.out_of_scope(conf, vectors_of(rows))
+
+    def decide(self, probs: Matrix, unsure: Sequence[bool]) -> list[Intent]:
         classes = self.classes
         out: list[Intent] = []
-        for row in probs:
+        for row, rejected in zip(probs, unsure, strict=True):
             best = int(np.argmax(row))
             conf = min(1.0, float(row[best]))
-            oos = conf < self.threshold or classes[best] == OUT_OF_SCOPE
+            oos = bool(rejected) or classes[best] == OUT_OF_SCOPE
             out.append(Intent(name=classes[best], confidence=round(conf, 4), out_of_scope=oos))
         return out
 
     def predict(self, rows: Sequence[Row]) -> list[Intent]:
-        return self.decide(self.probabilities(rows))
+        probs = self.probabilities(rows)
+        return self.decide(probs, list(self.unsure(probs, rows)))
 
 
 @dataclass

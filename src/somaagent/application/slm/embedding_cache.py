@@ -1,7 +1,9 @@
 """Sentence embeddings cached on disk, keyed by the text's hash (training and benches).
 
 Embedding thousands of dataset sentences on two cores takes minutes; each vector is
-computed once per model and kept in a SQLite file under the cache directory.
+computed once per model and kept in a SQLite file under the cache directory: one file per
+model the server runs when the embedder names it (`model_id`), so vectors of an older
+model file are never mixed with the current one's.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import hashlib
 import sqlite3
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,16 +23,30 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@runtime_checkable
+class NamedEmbedder(Protocol):
+    async def model_id(self) -> str: ...
+
+
 class CachedEmbedder:
-    """Wraps an Embedder; looks texts up in `<path>` first, embeds the rest in batches."""
+    """Wraps an Embedder; looks texts up in `<path>` first (`<folder>/<model id>.sqlite`
+    when the embedder names its model), embeds the rest in batches."""
 
     def __init__(self, inner: Embedder, path: Path, batch: int = 64) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._inner = inner
         self._path = path
         self._batch = batch
-        with sqlite3.connect(path) as db:
+        self._opened = False
+
+    async def _open(self) -> None:
+        if self._opened:
+            return
+        if isinstance(self._inner, NamedEmbedder):
+            self._path = self._path.with_name(f"{await self._inner.model_id()}.sqlite")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(self._path) as db:
             db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB)")
+        self._opened = True
 
     def _lookup(self, keys: list[str]) -> dict[str, list[float]]:
         found: dict[str, list[float]] = {}
@@ -48,6 +65,7 @@ class CachedEmbedder:
             db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
+        await self._open()
         keys = [text_key(t) for t in texts]
         found = await asyncio.to_thread(self._lookup, sorted(set(keys)))
         todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())

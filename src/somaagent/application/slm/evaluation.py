@@ -17,7 +17,7 @@ from somaagent.application.slm.classifiers import IntentClassifier, SafetyClassi
 from somaagent.application.slm.features import Row
 from somaagent.application.slm.routing_set import RoutingItem
 from somaagent.application.slm.safety_data import SafetyExample
-from somaagent.domain.slm import SafetyTag
+from somaagent.domain.slm import OUT_OF_SCOPE, SafetyTag
 
 
 def _rate(flags: Sequence[bool]) -> float:
@@ -92,4 +92,25 @@ def routing_report(
         "intent_ece": round(expected_calibration_error(conf, correct), 4),
         "n": len(items),
         "n_tool": sum(i.tool is not None for i in items),
+    }
+
+
+def out_of_scope_report(
+    clf: IntentClassifier, rows: Sequence[Row], labels: Sequence[str]
+) -> dict[str, float]:
+    """Out-of-scope detection as the pipeline tags it: in-scope accuracy (right intent and
+    not tagged out of scope) on messages labelled with an intent, out-of-scope recall on
+    those labelled `out_of_scope`."""
+    predicted = clf.predict(rows)
+    inside = [
+        p.name == y and not p.out_of_scope
+        for p, y in zip(predicted, labels, strict=True)
+        if y != OUT_OF_SCOPE
+    ]
+    caught = [p.out_of_scope for p, y in zip(predicted, labels, strict=True) if y == OUT_OF_SCOPE]
+    return {
+        "in_scope_accuracy": _rate(inside),
+        "oos_recall": _rate(caught),
+        "n_in_scope": len(inside),
+        "n_oos": len(caught),
     }

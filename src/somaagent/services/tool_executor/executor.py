@@ -1,12 +1,15 @@
 """ToolExecutor: one tool request in, one tool result out, exactly once per request id.
 
     request -> parse (malformed: raise ValidationError; the consumer loop dead-letters it)
-            -> claim in the ledger (done before: re-publish the stored result; busy: skip)
+            -> claim in the ledger (done before: re-publish the stored result; running
+               elsewhere: wait until its owner stores the result or stops renewing its lease;
+               lease expired: the owner died, report it failed - lease.py)
             -> policy gate, action tool.execute (denied: the gate stores a requeue item and
                publishes policy.blocked; the result says "denied" with the reasons; a
                request an admin released comes back with the release header and runs)
             -> tool lookup + argument validation (failed "invalid" result saying why)
-            -> run -> store produced files as attachments
+            -> run (a heartbeat renews the claim's lease meanwhile)
+            -> store produced files as attachments
             -> redact secrets in stdout, stderr and data (application/redaction.py)
             -> store the result -> publish
 
@@ -41,6 +44,7 @@ from somaagent.domain.tools import (
     ToolCall,
     ToolResult,
 )
+from somaagent.services.tool_executor.lease import LeaseKeeper, wait_while_busy
 from somaagent.services.tool_executor.metrics import REDELIVERED, SANDBOX_KILLS, TOOL_DURATION
 from somaagent.telemetry.spans import span
 from somaagent.tools.base import ToolOutput, parse_arguments
@@ -78,7 +82,7 @@ class ToolExecutor:
         bus: EventBus,
         results_topic: str,
         owner: str,
-        lease_s: float = 900.0,
+        lease_s: float = 15.0,
         max_concurrent: int = 4,
     ) -> None:
         self.registry = registry
@@ -104,10 +108,10 @@ class ToolExecutor:
         )
         released_by = record.headers.get(HEADER_POLICY_RELEASE)
         claim = await self._claim(call, released_by)
-        if claim.state == "busy":
+        if claim.state == "busy":  # running elsewhere: wait for its result or its death
             REDELIVERED.labels("busy").inc()
             bound.info("tool.request.busy")
-            return
+            claim = await wait_while_busy(self.ledger, call, self.owner, self.lease_s)
         if claim.state == "done" and claim.result is not None:
             REDELIVERED.labels("republished").inc()
             bound.info("tool.result.republished", status=claim.result.status)
@@ -117,7 +121,8 @@ class ToolExecutor:
             REDELIVERED.labels("abandoned").inc()
             result = _failed(call, "error", "an executor died while running this request")
         else:
-            result = await self.execute(call, event, released_by)
+            async with LeaseKeeper(self.ledger, call, self.owner, self.lease_s):
+                result = await self.execute(call, event, released_by)
         stored = await self.ledger.finish(call, result)
         bound.info("tool.run.finished", status=stored.status, duration_s=stored.duration_s)
         await self._publish(event, record, stored)

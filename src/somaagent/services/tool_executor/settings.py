@@ -22,8 +22,9 @@ class ToolsSection(BaseModel):
     max_in_flight: int = Field(default=4, ge=1, le=256)
     #: Sandboxed runs at once in this process.
     max_concurrent_runs: int = Field(default=2, ge=1, le=256)
-    #: How long a claim is honoured before a redelivery may take it over as abandoned.
-    lease_s: float = Field(default=900.0, gt=0)
+    #: How long a claim is honoured without a heartbeat (renewed every lease_s / 3 while the
+    #: call runs) before a redelivery takes it over as abandoned (its executor died).
+    lease_s: float = Field(default=15.0, ge=1, le=3600)
     #: Where per-session workspaces live; default `<state_dir>/workspaces`.
     workspace_dir: Path | None = None
     #: The sandbox backend per tool that runs code; unlisted tools use `default_backend`.
