@@ -107,6 +107,10 @@ class KafkaConsumerLoop:
             max_poll_interval_ms=600_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            # longer than drain()'s 30 s on revoke: at the default (session_timeout_ms) a
+            # worker still draining was dropped from the group, its turns restarted elsewhere
+            # while the old attempt ran, and the rejoin started the cycle again
+            rebalance_timeout_ms=60_000,
             # short long-polls: a partition resumed after its handler finished is fetched
             # again within ~FETCH_WAIT_MS instead of waiting out the broker's default 500 ms
             fetch_max_wait_ms=FETCH_WAIT_MS,

@@ -52,7 +52,7 @@ from somaagent.application.tool_arguments import (
 )
 from somaagent.domain.bus import EventBus
 from somaagent.domain.constants import TOPIC_CONVERSATION_OUTBOUND, TOPIC_TOOL_REQUESTS
-from somaagent.domain.errors import BackendError, SomaError
+from somaagent.domain.errors import BackendError, SomaError, SupersededError
 from somaagent.domain.event_types import (
     MessageReceived,
 )
@@ -70,6 +70,10 @@ log = structlog.get_logger(__name__)
 
 #: Attempts of one step (the consumer redelivers a retriable failure) before the turn fails.
 MAX_ATTEMPTS = 3
+#: Attempts of one step in all: each restart (its worker died, or a rebalance moved its
+#: partition while it ran) starts the step again from scratch; past this the turn fails
+#: visibly instead of restarting without end while faults keep coming.
+MAX_RESTARTS = 5
 
 
 @dataclass(frozen=True)
@@ -131,8 +135,8 @@ class TurnRunner:
             await self._republish_if_waiting(state, event)
             return claim
         out = self._outbound(state, event.event_id)
-        if claim == "restart":
-            await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        if claim == "restart" and not await self._restart(state, out):
+            return claim
         if problem is not None:
             await self._fail(state, out, f"text: {problem}")
             return claim
@@ -276,8 +280,8 @@ class TurnRunner:
         if state is None or claim == "duplicate":
             return claim
         out = self._outbound(state, event.event_id)
-        if claim == "restart":
-            await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        if claim == "restart" and not await self._restart(state, out):
+            return claim
         call = next(c for c in state.tool_calls if c.request_id == result.request_id)
         state.tool_results.append(result)
         if result.policy_verdict is not None:  # an admin resolved the held call
@@ -321,11 +325,24 @@ class TurnRunner:
         return True
 
     # -- failing ------------------------------------------------------------
+    async def _restart(self, state: TurnState, out: Outbound) -> bool:
+        """Announce the step's new attempt; past MAX_RESTARTS fail the turn instead (False)."""
+        if state.attempt > MAX_RESTARTS:
+            reason = (
+                f"this turn was interrupted {state.attempt - 1} times (a worker stopped or "
+                "its work moved to another worker); send the message again"
+            )
+            await self._fail(state, out, reason)
+            return False
+        await out.emit("restarted", message=f"attempt {state.attempt} of this turn")
+        return True
+
     async def _retry_or_fail(self, state: TurnState, out: Outbound, exc: SomaError) -> None:
         """A retriable failure (a backend down) is raised so the consumer redelivers and the
         step runs again as a new attempt; on the last attempt, or for anything else, the turn
-        fails visibly instead of waiting forever."""
-        if exc.retriable and state.attempt < MAX_ATTEMPTS:
+        fails visibly instead of waiting forever. A superseded attempt stops quietly: the
+        newer attempt owns the turn and its end."""
+        if isinstance(exc, SupersededError) or (exc.retriable and state.attempt < MAX_ATTEMPTS):
             raise exc
         if isinstance(exc, BackendError):  # details (hosts, ports) go to the log, not the user
             log.warning(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any
 
 import orjson
 import structlog
@@ -74,17 +75,61 @@ class _Sender:
         self.runtime.metrics.ws_events_sent.labels(source).inc()
 
 
+#: Resume readers being closed behind clients that went away (kept referenced until done).
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _next(reader: AsyncIterator[OutboundRecord]) -> OutboundRecord | None:
+    return await anext(reader, None)
+
+
+async def _close(reader: AsyncIterator[OutboundRecord], step: asyncio.Task[Any] | None) -> None:
+    """Let the pending read finish, then close the reader (which stops its Kafka consumer)."""
+    if step is not None:
+        with contextlib.suppress(Exception):
+            await step
+    if not isinstance(reader, AsyncGenerator):
+        return
+    try:
+        await reader.aclose()
+    except SomaError as exc:
+        log.warning("gateway.stream.resume_close_failed", error=str(exc))
+
+
+def _close_behind(reader: AsyncIterator[OutboundRecord], step: asyncio.Task[Any] | None) -> None:
+    task = asyncio.get_running_loop().create_task(_close(reader, step))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 async def _replay(sender: _Sender, session_id: str, partition: int) -> None:
+    """Replay the session's records after `sender.last`, up to the partition's end.
+
+    The reader's Kafka consumer is started, read and stopped only inside tasks that the
+    client's disconnect never cancels (each step is shielded): a consumer whose start or stop
+    is cancelled half-way keeps its broker connections open. When the client goes away, the
+    reader is closed behind it.
+    """
     gw = sender.runtime.settings.gateway
-    async for record in read_partition(
+    reader = read_partition(
         sender.runtime.settings.kafka,
         gw.outbound_topic,
         partition,
         sender.last + 1,
         timeout_s=gw.resume_timeout_s,
-    ):
-        if record.session_id == session_id:
-            await sender.send(record, "resume")
+    )
+    step: asyncio.Task[OutboundRecord | None] | None = None
+    try:
+        while True:
+            step = asyncio.get_running_loop().create_task(_next(reader))
+            record = await asyncio.shield(step)
+            step = None
+            if record is None:
+                return
+            if record.session_id == session_id:
+                await sender.send(record, "resume")
+    finally:
+        _close_behind(reader, step)
 
 
 async def _pump(
