@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
-from somaagent.adapters.mcp import McpCallError
+from somaagent.adapters.mcp import McpCallError, McpSettings
+from somaagent.adapters.mcp.sandbox import start_server
 from somaagent.settings import repo_root
 
 from .conftest import Managed, probe_server
@@ -118,3 +120,22 @@ async def test_a_server_that_cannot_start_is_reported_and_others_serve(
     assert _text(answer) == "fine"
     assert status["broken"].state in {"starting", "restarting"}
     assert "No such file" in (status["broken"].last_error or "")
+
+
+async def test_stopping_a_server_with_unread_output_reaps_it_and_closes_its_pipes(
+    state_dir: Path,
+) -> None:
+    # a server that floods both pipes past what asyncio buffers before it stops reading
+    flood = "import sys, time; sys.stdout.write('x' * 2**20); sys.stdout.flush(); " + (
+        "sys.stderr.write('y' * 2**20); sys.stderr.flush(); time.sleep(60)"
+    )
+    config = probe_server().model_copy(update={"command": [probe_server().command[0], "-c", flood]})
+    settings = McpSettings(max_message_bytes=64 * 1024)
+    proc = await start_server(config, state_dir / "flood", settings)
+    assert proc.process.stdout is not None and proc.process.stderr is not None
+    await proc.process.stdout.readexactly(1024)  # it runs and writes; the rest stays unread
+    started = time.monotonic()
+    await proc.stop()
+    assert time.monotonic() - started < 4  # not the 5 s give-up of a wait that never ends
+    assert proc.process.returncode is not None
+    assert proc.process.stdout.at_eof() and proc.process.stderr.at_eof()

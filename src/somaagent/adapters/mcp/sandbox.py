@@ -73,9 +73,21 @@ class SandboxedProcess:
         await asyncio.to_thread(self.group.kill_all)
         if self.process.returncode is None:
             self.process.kill()
+        # asyncio reaps the process (and closes its pipes) only once both pipes reach EOF;
+        # output left unread after the pumps were cancelled would keep them open for good
+        ended = asyncio.gather(
+            _read_to_eof(self.process.stdout),
+            _read_to_eof(self.process.stderr),
+            self.process.wait(),
+        )
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.process.wait(), 5)
+            await asyncio.wait_for(ended, 5)
         await asyncio.to_thread(self.group.remove)
+
+
+async def _read_to_eof(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and await stream.read(64 * 1024):
+        pass
 
 
 async def start_server(
