@@ -23,7 +23,13 @@ from typing import Any, Final, Literal
 from somaagent.domain.tools import ToolCall, ToolResult
 
 AnswerPath = Literal[
-    "model", "tool_answer", "tool_retry", "tool_template", "save_confirmed", "safety_refusal"
+    "model",
+    "tool_answer",
+    "tool_retry",
+    "tool_template",
+    "save_confirmed",
+    "safety_refusal",
+    "prompt_withheld",
 ]
 
 #: A result this short (characters, lines) is a fact the reply must state.

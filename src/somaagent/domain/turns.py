@@ -84,8 +84,8 @@ class ConversationTurn(BaseModel):
     policy_verdicts: list[PolicyVerdict] = Field(default_factory=list)
     memory_operations: list[MemoryOperation] = Field(default_factory=list)
     #: Who chose the tool (slm or model) and how the answer was written (model,
-    #: tool_answer, tool_retry, tool_template, save_confirmed, safety_refusal); None in older
-    #: turns.
+    #: tool_answer, tool_retry, tool_template, save_confirmed, safety_refusal,
+    #: prompt_withheld); None in older turns.
     routed_by: str | None = None
     answer_path: str | None = None
     status: Literal["completed", "error"] = "completed"

@@ -1,6 +1,7 @@
 """Writing a turn's answer: streamed, grounded in a tool's result, or refused; then finished.
 
-    stream(state, out, model)                   a plain answer, streamed token by token
+    stream(state, out, model)                   a plain answer, streamed token by token;
+                                                cut off if it repeats the system prompt
     grounded(state, out, model, call, result)   after a tool round: answer from the result,
                                                 checked; one stricter retry; then a template
     refuse(state, out, text)                    a high-risk message: a fixed reply, no model
@@ -14,10 +15,12 @@ the turn records which path its answer took.
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 
 import structlog
 from prometheus_client import Counter
 
+from somaagent.application.agent_loop import SAFETY_REFUSAL
 from somaagent.application.conversation.outbound import Outbound
 from somaagent.application.conversation.persist import TurnPersister
 from somaagent.application.grounding import (
@@ -29,6 +32,7 @@ from somaagent.application.grounding import (
     stricter_prompt,
     templated_reply,
 )
+from somaagent.application.prompt_guard import LeakGuard
 from somaagent.domain.errors import SomaError
 from somaagent.domain.llm import ChatDelta, ChatModel, ChatRequest, ChatResult
 from somaagent.domain.tools import ToolCall, ToolResult
@@ -39,7 +43,7 @@ log = structlog.get_logger(__name__)
 ANSWER_PATHS = Counter(
     "conversation_answer_path_total",
     "Finished turns by how their answer was written (model, tool_answer, tool_retry, "
-    "tool_template, save_confirmed, safety_refusal).",
+    "tool_template, save_confirmed, safety_refusal, prompt_withheld).",
     ["path"],
 )
 #: Tokens of the stricter retry (one sentence).
@@ -59,14 +63,31 @@ class AnswerWriter:
         self._grounded_max_tokens = grounded_max_tokens
 
     async def stream(self, state: TurnState, out: Outbound, model: ChatModel) -> None:
+        """Stream the model's answer; one that starts repeating the system prompt is cut
+        off there and answered with the safety refusal (see `prompt_guard`)."""
         request = ChatRequest(messages=state.prompt, max_tokens=self._answer_max_tokens)
+        guard = LeakGuard(str(state.prompt[0].get("content", "")) if state.prompt else "")
         result: ChatResult | None = None
-        async for item in model.stream(request):
-            if isinstance(item, ChatDelta):
-                if item.text:
-                    await out.delta(item.text, time.perf_counter())
-            else:
-                result = item
+        async with aclosing(model.stream(request)) as items:
+            async for item in items:
+                if not isinstance(item, ChatDelta):
+                    result = item
+                elif shown := guard.feed(item.text):
+                    await out.delta(shown, time.perf_counter())
+                if guard.leaked:
+                    break
+        if not guard.leaked and (rest := guard.finish()):
+            await out.delta(rest, time.perf_counter())
+        if guard.leaked:
+            log.warning("turn.prompt_withheld", correlation_id=state.correlation_id)
+            await out.delta(SAFETY_REFUSAL, time.perf_counter())
+            if result is not None:  # the repeat was found in the answer's last words
+                state.count(result)
+            cut = result or ChatResult(text="", latency_s=0.0, model="", profile="")
+            await self._finish(
+                state, out, cut.model_copy(update={"text": SAFETY_REFUSAL}), "prompt_withheld"
+            )
+            return
         if result is None:  # pragma: no cover - the client always ends with a result
             raise SomaError("the model stream ended without a result")
         state.count(result)
