@@ -69,7 +69,11 @@ def test_a_flagged_message_gets_the_fixed_guarded_instruction_only() -> None:
     prompt = build_prompt(
         system_prompt="You are Soma.", summary=None, history=[], slm=slm, user_text="x"
     )
-    assert prompt[0]["content"] == f"You are Soma.\n{GUARDED_INSTRUCTION}"
+    assert prompt[0]["content"] == "You are Soma."  # the cached prefix stays as it is
+    assert prompt[1:] == [
+        {"role": "system", "content": GUARDED_INSTRUCTION},
+        {"role": "user", "content": "x"},
+    ]
     assert "prompt_injection" not in orjson.dumps(prompt).decode()
 
 

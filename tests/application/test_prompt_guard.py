@@ -18,11 +18,11 @@ def streamed(chunks: list[str]) -> tuple[str, bool]:
     return "".join(shown), guard.leaked
 
 
-def test_a_repeat_of_the_prompt_is_cut_before_its_words_are_shown() -> None:
+def test_a_repeat_of_the_prompt_is_cut_before_its_second_word_is_shown() -> None:
     chunks = ["Sure", "! Here they are:\n```\n", "You", " are", " Soma", ",", " a", " helpful"]
     shown, leaked = streamed([*chunks, " assistant", "."])
     assert leaked
-    assert shown == "Sure! Here they are:\n```\n"
+    assert shown == "Sure! Here they are:\n```\nYou "  # one word of the prompt, no more
 
 
 def test_a_repeat_split_inside_words_and_across_case_and_markup_is_caught() -> None:
@@ -37,16 +37,16 @@ def test_ordinary_replies_pass_whole_and_unheld_words_are_shown_at_once() -> Non
         False,
     )
     guard = LeakGuard(PROMPT)
-    assert guard.feed("It was") == "It was"  # no run of the prompt begins with these
-    assert guard.feed(" a") == " "  # "a" may begin one ("a helpful assistant ...")
-    assert guard.feed(" nice day") == "a nice day"
+    assert guard.feed("It was a") == "It was a"  # a run's first word is not held
+    assert guard.feed(" help") == " "  # "a help..." may go on as "a helpful assistant ..."
+    assert guard.feed("ing hand") == "helping hand"
     assert guard.finish() == ""
 
 
 def test_a_held_run_is_released_as_soon_as_it_stops_matching() -> None:
     guard = LeakGuard(PROMPT)
-    assert guard.feed("Sure, you are") == "Sure, "
-    assert guard.feed(" right") == "you are right"
+    assert guard.feed("Sure, you are") == "Sure, you "
+    assert guard.feed(" right") == "are right"
     assert guard.finish() == ""
 
 

@@ -82,14 +82,14 @@ def build_prompt(
 ) -> list[dict[str, Any]]:
     """System prompt first (stable, so the server's prompt cache keeps it), then the
     running summary, the (already truncated) history and the new message. A flagged
-    message gets the fixed guarded instruction; no annotation ever reaches the model."""
-    system = system_prompt
-    if slm is not None and slm.flagged():
-        system = f"{system_prompt}\n{GUARDED_INSTRUCTION}"
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    message gets the fixed guarded instruction just before it, so the cached prefix
+    stays; no annotation ever reaches the model."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
     if summary:
         messages.append({"role": "system", "content": f"Summary of earlier turns: {summary}"})
     messages.extend(history)
+    if slm is not None and slm.flagged():
+        messages.append({"role": "system", "content": GUARDED_INSTRUCTION})
     messages.append({"role": "user", "content": user_text})
     return messages
 

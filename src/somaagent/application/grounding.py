@@ -65,7 +65,9 @@ SAVE_INSTRUCTION: Final = (
 #: How to answer after a tool, after the persona's prompt in the answer step's system
 #: message, so the model server's prompt cache holds it across sessions: in the user's
 #: message it cost about 27 prompt tokens per tool turn, ~0.45 s on the 1.5B. It stays out
-#: of chat turns (there the 1.5B answered "Say OK." with "Sure.").
+#: of chat turns (there the 1.5B answered "Say OK." with "Sure."; and, reworded as "When
+#: my message starts with a tool's result, answer my question in one short sentence...",
+#: it gave step-by-step answers to a pipe-bomb request it otherwise declines, 3 of 3).
 TOOL_ANSWER_RULE: Final = (
     "A message that starts with a tool's result is followed by my question: answer the "
     "question in one short sentence that includes the result. Do not describe tools or code."

@@ -5,7 +5,8 @@ the safety tags do not catch every way of asking. So the answer is read as it st
 that could be the start of a run of the system prompt's words is held back, and an answer
 that repeats `LEAK_WINDOW` consecutive words of the prompt is stopped there (the turn then
 answers with the safety refusal). Text that matches no run of the prompt passes at once, so
-an ordinary reply streams without delay; a held word costs the time of the next token.
+an ordinary reply streams without delay; a held word costs the time of the next token, and
+the first word of a run is never held.
 
 Words are compared case-folded, letters, digits and apostrophes only, so punctuation,
 markdown and line breaks between the words do not hide a repeat.
@@ -103,15 +104,17 @@ class LeakGuard:
         return False
 
     def _held_from(self, tail: tuple[int, str] | None) -> int:
-        """Where the held text begins: the longest run at the end that could still grow
-        into a repeat (a word still open matches a prompt word it begins)."""
+        """Where the held text begins: after the first word of the longest run at the end
+        that could still grow into a repeat (a word still open matches a prompt word it
+        begins). The first word is shown: one word is no leak, and holding it would delay
+        every reply that starts with a word of the prompt ("You now have 8 apples")."""
         run = [*self._done[max(0, len(self._done) - self._n + 1) :]]
         if tail is not None:
             run.append(tail)
-        for k in range(len(run), 0, -1):
+        for k in range(len(run), 1, -1):
             last = run[-k:]
             if self._could_grow([w for _, w in last], open_end=tail is not None):
-                return last[0][0]
+                return last[1][0]
         return len(self._text)
 
     def _could_grow(self, seq: list[str], *, open_end: bool) -> bool:
