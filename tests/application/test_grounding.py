@@ -38,11 +38,11 @@ def test_the_grounded_prompt_puts_the_result_first_and_restates_the_question() -
         {"role": "user", "content": "run python: print(17*23)"},
     ]
     out = grounded_prompt(prompt, CODE, ran("391\n"))
-    assert out[0]["content"] == f"You are Soma.\n\n{TOOL_ANSWER_RULE}"  # how to answer
-    assert out[1:3] == prompt[1:3]  # the history is untouched
+    assert out[:3] == prompt[:3]  # the system prompt and the history are untouched
     last = out[-1]["content"]
     assert last.index("391") < last.index("run python: print(17*23)")
-    assert last.endswith("My message was: run python: print(17*23)") and len(out) == 4
+    assert last.endswith(f"My message was: run python: print(17*23)\n{TOOL_ANSWER_RULE}")
+    assert len(out) == 4
     assert "short sentence" in TOOL_ANSWER_RULE
     assert last.startswith("The code printed:\n391")  # words a user would use, not a tool name
     failed = grounded_prompt(prompt, CODE, ran("", status="error", stderr="NameError: x"))

@@ -62,16 +62,14 @@ RESULT_LABELS: Final = {
 SAVE_INSTRUCTION: Final = (
     "Confirm in one short sentence what you will remember; do not describe tools."
 )
-#: How to answer after a tool, after the persona's prompt in the answer step's system
-#: message, so the model server's prompt cache holds it across sessions: in the user's
-#: message it cost about 27 prompt tokens per tool turn, ~0.45 s on the 1.5B. It stays out
-#: of chat turns (there the 1.5B answered "Say OK." with "Sure."; and, reworded as "When
-#: my message starts with a tool's result, answer my question in one short sentence...",
-#: it gave step-by-step answers to a pipe-bomb request it otherwise declines, 3 of 3).
-TOOL_ANSWER_RULE: Final = (
-    "A message that starts with a tool's result is followed by my question: answer the "
-    "question in one short sentence that includes the result. Do not describe tools or code."
-)
+#: How to answer after a tool, at the end of the rewritten message. There the turn's
+#: stored history carries it, so the next turn's prompt begins with exactly what the model
+#: server has cached from the answer: in the answer step's system message instead (about
+#: 20 tokens fewer per tool turn), a chat turn after a tool turn re-read its whole history
+#: (first token after 0.9 s instead of 0.3 s). In every system prompt it changed chat
+#: turns: the 1.5B answered "Say OK." with "Sure." and, reworded, gave step-by-step
+#: answers to a pipe-bomb request it otherwise declines (3 of 3).
+TOOL_ANSWER_RULE: Final = "Answer in one short sentence that includes the result."
 #: A recall's search returns the closest memories, which need not answer the question;
 #: the conversation itself may (the 1.5B answered "What is my job?" from an unrelated
 #: memory though the user had said "I work as a nurse" two messages before).
@@ -112,15 +110,10 @@ def result_label(call: ToolCall, result: ToolResult) -> str:
 def grounded_prompt(
     prompt: list[dict[str, Any]], call: ToolCall, result: ToolResult
 ) -> list[dict[str, Any]]:
-    """The prompt before the tool round for the answer: TOOL_ANSWER_RULE after the system
-    prompt, the history unchanged, and the last user message rewritten as the result
-    first, then the question restated."""
+    """The prompt before the tool round for the answer: everything before the last user
+    message unchanged (the model server's cache holds it), and that message rewritten as
+    the result first, then the question restated, then how to answer."""
     *before, last = prompt
-    if before and before[0].get("role") == "system":
-        system = {"role": "system", "content": f"{before[0]['content']}\n\n{TOOL_ANSWER_RULE}"}
-        before = [system, *before[1:]]
-    else:
-        before = [{"role": "system", "content": TOOL_ANSWER_RULE}, *before]
     question = str(last.get("content", ""))
     content = (
         f"{result_label(call, result)}:\n{result_text(call, result)}\n\n"
@@ -130,12 +123,12 @@ def grounded_prompt(
 
 
 def answer_note(call: ToolCall, result: ToolResult) -> str:
-    """What the answer step is told beyond TOOL_ANSWER_RULE for this tool's result."""
+    """How the answer step is asked to answer after this tool's result."""
     if call.tool == "memory_save" and result.status == "ok":
         return f"\n{SAVE_INSTRUCTION}"
     if call.tool == "memory_load":
-        return f"\n{RECALL_NOTE}"
-    return ""
+        return f"\n{RECALL_NOTE} {TOOL_ANSWER_RULE}"
+    return f"\n{TOOL_ANSWER_RULE}"
 
 
 def stricter_prompt(
