@@ -33,7 +33,11 @@ from somaagent.telemetry.spans import consuming
 log = structlog.get_logger(__name__)
 
 RETRIES = 3
-FETCH_WAIT_MS = 50
+#: The fetch long-poll. One fetch per broker is in flight at a time, so a partition resumed
+#: after its batch waits for the current one: the next message of a session waited 30-60 ms
+#: at 50 ms (20-50 ms of platform delay on a warm turn), 13-23 ms at 10 ms. An idle worker
+#: uses 1.7% of a core at 50 ms, 2.7% at 20 ms, 4% at 10 ms.
+FETCH_WAIT_MS = 20
 RETRY_BACKOFF_S = 0.5
 
 
