@@ -95,9 +95,10 @@ class SlmPipeline:
     async def _embed(self, text: str, timings: dict[str, float]) -> list[float] | None:
         try:
             with timed(timings, "embed"):
-                vectors = await asyncio.wait_for(
-                    self.embedder.embed([text[:MAX_EMBED_CHARS]]), self.embed_timeout_s
-                )
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # of the turn that lands as the embedding completes
+                async with asyncio.timeout(self.embed_timeout_s):
+                    vectors = await self.embedder.embed([text[:MAX_EMBED_CHARS]])
         except TimeoutError:
             log.warning("slm.embed.timeout", timeout_s=self.embed_timeout_s)
             return None

@@ -44,7 +44,7 @@ from somaagent.domain.tools import (
     ToolCall,
     ToolResult,
 )
-from somaagent.services.tool_executor.lease import LeaseKeeper, wait_while_busy
+from somaagent.services.tool_executor.lease import kept_lease, wait_while_busy
 from somaagent.services.tool_executor.metrics import REDELIVERED, SANDBOX_KILLS, TOOL_DURATION
 from somaagent.telemetry.spans import span
 from somaagent.tools.base import ToolOutput, parse_arguments
@@ -121,7 +121,7 @@ class ToolExecutor:
             REDELIVERED.labels("abandoned").inc()
             result = _failed(call, "error", "an executor died while running this request")
         else:
-            async with LeaseKeeper(self.ledger, call, self.owner, self.lease_s):
+            async with kept_lease(self.ledger, call, self.owner, self.lease_s):
                 result = await self.execute(call, event, released_by)
         stored = await self.ledger.finish(call, result)
         bound.info("tool.run.finished", status=stored.status, duration_s=stored.duration_s)

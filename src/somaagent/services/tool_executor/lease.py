@@ -1,6 +1,6 @@
 """The claim lease of a running tool call, kept alive by a heartbeat while it runs.
 
-    async with LeaseKeeper(ledger, call, owner, lease_s):
+    async with kept_lease(ledger, call, owner, lease_s):
         result = await executor.execute(...)     # lease renewed every lease_s / 3
 
 A claim lasts `lease_s` (15 s by default) and the owner renews it while the call runs, so
@@ -13,7 +13,8 @@ stores the result or its lease runs out, instead of dropping the request.
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import structlog
 
@@ -26,42 +27,30 @@ log = structlog.get_logger(__name__)
 BEATS_PER_LEASE = 3
 
 
-class LeaseKeeper:
-    """Renews the claim of `call` every lease_s / BEATS_PER_LEASE until the block ends."""
+@asynccontextmanager
+async def kept_lease(
+    ledger: ExecutionLedger, call: ToolCall, owner: str, lease_s: float
+) -> AsyncIterator[None]:
+    """Renew the claim of `call` every lease_s / BEATS_PER_LEASE until the block ends."""
+    beat = asyncio.create_task(_beat(ledger, call, owner, lease_s))
+    try:
+        yield
+    finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
 
-    def __init__(self, ledger: ExecutionLedger, call: ToolCall, owner: str, lease_s: float):
-        self._ledger = ledger
-        self._call = call
-        self._owner = owner
-        self._lease_s = lease_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> LeaseKeeper:
-        self._task = asyncio.create_task(self._beat())
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self._lease_s / BEATS_PER_LEASE)
-            try:
-                held = await self._ledger.renew(self._call, self._owner, self._lease_s)
-            except SomaError as exc:  # PostgreSQL trouble: try again at the next beat
-                log.warning("tool.lease.renew_failed", request_id=self._call.request_id,
-                            error=exc.message)  # fmt: skip
-                continue
-            if not held:  # taken over after missed beats: our result loses to the stored one
-                log.warning("tool.lease.lost", request_id=self._call.request_id)
-                return
+async def _beat(ledger: ExecutionLedger, call: ToolCall, owner: str, lease_s: float) -> None:
+    while True:
+        await asyncio.sleep(lease_s / BEATS_PER_LEASE)
+        try:
+            held = await ledger.renew(call, owner, lease_s)
+        except SomaError as exc:  # PostgreSQL trouble: try again at the next beat
+            log.warning("tool.lease.renew_failed", request_id=call.request_id, error=exc.message)
+            continue
+        if not held:  # taken over after missed beats: our result loses to the stored one
+            log.warning("tool.lease.lost", request_id=call.request_id)
+            return
 
 
 async def wait_while_busy(
