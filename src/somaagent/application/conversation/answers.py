@@ -1,6 +1,6 @@
 """Writing a turn's answer: streamed, grounded in a tool's result, or refused; then finished.
 
-    stream(state, out, model)                   a plain answer, streamed token by token;
+    stream(state, out, model, private=...)      a plain answer, streamed token by token;
                                                 cut off if it repeats the system prompt
     grounded(state, out, model, call, result)   after a tool round: answer from the result,
                                                 checked; one stricter retry; then a template
@@ -20,7 +20,7 @@ from contextlib import aclosing
 import structlog
 from prometheus_client import Counter
 
-from somaagent.application.agent_loop import SAFETY_REFUSAL
+from somaagent.application.agent_loop import GUARDED_INSTRUCTION, SAFETY_REFUSAL
 from somaagent.application.conversation.outbound import Outbound
 from somaagent.application.conversation.persist import TurnPersister
 from somaagent.application.grounding import (
@@ -62,11 +62,14 @@ class AnswerWriter:
         self._answer_max_tokens = answer_max_tokens
         self._grounded_max_tokens = grounded_max_tokens
 
-    async def stream(self, state: TurnState, out: Outbound, model: ChatModel) -> None:
-        """Stream the model's answer; one that starts repeating the system prompt is cut
-        off there and answered with the safety refusal (see `prompt_guard`)."""
+    async def stream(
+        self, state: TurnState, out: Outbound, model: ChatModel, *, private: str
+    ) -> None:
+        """Stream the model's answer; one that starts repeating `private` (the persona's
+        system prompt: not the running summary, whose facts a reply may well restate) is
+        cut off there and answered with the safety refusal (see `prompt_guard`)."""
         request = ChatRequest(messages=state.prompt, max_tokens=self._answer_max_tokens)
-        guard = LeakGuard(str(state.prompt[0].get("content", "")) if state.prompt else "")
+        guard = LeakGuard(f"{private}\n{GUARDED_INSTRUCTION}")
         result: ChatResult | None = None
         async with aclosing(model.stream(request)) as items:
             async for item in items:

@@ -178,7 +178,7 @@ class TurnRunner:
             if isinstance(decision, UseTool):
                 await self._request_tool(state, out, decision)
                 return
-        await self._answers.stream(state, out, model)
+        await self._answers.stream(state, out, model, private=persona.system_prompt)
 
     async def _choose(
         self, model: ChatModel, state: TurnState, tools: list[ToolSpec]
