@@ -71,13 +71,14 @@ class LeakGuard:
 
     def finish(self) -> str:
         """The end of the answer: the last word is complete; release the rest."""
-        if self.leaked or self._n == 0:
-            return "" if self.leaked else self._release(len(self._text))
-        tail = self._read_words()
-        if tail is not None:
-            self._done.append(tail)
-        if self._repeats():
+        if self.leaked:
             return ""
+        if self._n:
+            tail = self._read_words()
+            if tail is not None:
+                self._done.append(tail)
+            if self._repeats():
+                return ""
         return self._release(len(self._text))
 
     def _release(self, end: int) -> str:
@@ -95,12 +96,13 @@ class LeakGuard:
         return None
 
     def _repeats(self) -> bool:
-        seen = [w for _, w in self._done]
-        for end in range(max(self._checked, self._n), len(seen) + 1):
-            if tuple(seen[end - self._n : end]) in self._grams:
+        """Check only the runs that end in a word completed since the last check (this
+        runs per streamed delta)."""
+        for end in range(max(self._checked, self._n), len(self._done) + 1):
+            if tuple(w for _, w in self._done[end - self._n : end]) in self._grams:
                 self.leaked = True
                 return True
-        self._checked = len(seen) + 1
+        self._checked = len(self._done) + 1
         return False
 
     def _held_from(self, tail: tuple[int, str] | None) -> int:
