@@ -35,6 +35,19 @@ def java_major(java: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, never starting with "-".
+
+    The id is a uuid in URL-safe base64, so 1 in 64 would start with "-", which the storage
+    tool's argument parser reads as an option ("--cluster-id: expected one argument").
+    Kafka's own Uuid.randomUuid skips such ids too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaService(Service):
     name = "kafka"
     ready_timeout_s = 120.0
@@ -140,7 +153,7 @@ class KafkaService(Service):
         conf = self._write_config()
         if (self.datadir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         say(f"kafka: formatting storage (cluster {cluster_id})")
         run_step(
             "kafka storage format",
