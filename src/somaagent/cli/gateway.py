@@ -50,6 +50,7 @@ def gateway(
         create_app(settings),
         host=section.host,
         port=section.port,
+        http="httptools",
         ws="websockets-sansio",
         log_level=settings.log_level,
         log_config=None,  # uvicorn's own lines go through the JSON logs too

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from somaagent.closing import AsyncClosing
-from somaagent.domain.errors import BackendError, BackendTimeoutError, BackendUnavailableError
+from somaagent.domain.errors import BackendError
+from somaagent.json_http import JsonHttp
 from somaagent.settings import OpaSettings
 from somaagent.telemetry.spans import inject, span
 
@@ -45,12 +45,9 @@ class OpaClient(AsyncClosing):
     def __init__(self, settings: OpaSettings, *, path: str = DECISION_PATH) -> None:
         self._settings = settings
         self._url = f"{settings.url.rstrip('/')}/v1/data/{path}"
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout_s),
-            # OPA keeps idle connections open: reuse them for a minute, not httpx's 5 s.
-            limits=httpx.Limits(
-                max_connections=32, max_keepalive_connections=32, keepalive_expiry=60.0
-            ),
+        # OPA keeps idle connections open: reuse them for a minute.
+        self._http = JsonHttp(
+            "opa", timeout_s=settings.timeout_s, max_connections=32, keepalive_s=60.0
         )
 
     async def aclose(self) -> None:
@@ -59,16 +56,11 @@ class OpaClient(AsyncClosing):
     async def decide(self, input_: dict[str, Any]) -> OpaDecision:
         """Evaluate the decision document for `input_`; BackendError when OPA cannot answer."""
         headers: dict[str, str] = {}
-        try:
-            with span("opa decide", kind=SpanKind.CLIENT):
-                inject(headers)  # OPA continues the trace when it exports spans itself
-                resp = await self._http.post(self._url, json={"input": input_}, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise BackendTimeoutError(f"opa: no answer within {self._settings.timeout_s}s") from exc
-        except httpx.HTTPError as exc:
-            raise BackendUnavailableError(f"opa: {self._settings.url} unreachable: {exc}") from exc
-        if resp.status_code != 200:
-            raise BackendError(f"opa: {resp.status_code} {resp.text[:200]}")
+        with span("opa decide", kind=SpanKind.CLIENT):
+            inject(headers)  # OPA continues the trace when it exports spans itself
+            resp = await self._http.post(self._url, json={"input": input_}, headers=headers)
+        if resp.status != 200:
+            raise BackendError(f"opa: {resp.status} {resp.text[:200]}")
         result = resp.json().get("result")
         if result is None:
             raise BackendError(f"opa: decision {self._url} is undefined (bundle not loaded?)")
@@ -80,6 +72,6 @@ class OpaClient(AsyncClosing):
     async def healthy(self) -> bool:
         try:
             resp = await self._http.get(f"{self._settings.url.rstrip('/')}/health?bundles")
-        except httpx.HTTPError:
+        except BackendError:
             return False
-        return resp.status_code == 200
+        return resp.status == 200

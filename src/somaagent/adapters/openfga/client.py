@@ -6,16 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import httpx
-
 from somaagent.closing import AsyncClosing
-from somaagent.domain.errors import (
-    BackendError,
-    BackendTimeoutError,
-    BackendUnavailableError,
-    NotFoundError,
-    ValidationError,
-)
+from somaagent.domain.errors import BackendError, NotFoundError, ValidationError
+from somaagent.json_http import JsonHttp
 from somaagent.settings import OpenFgaSettings
 
 Tuple = tuple[str, str, str]  # (user, relation, object)
@@ -41,27 +34,19 @@ class OpenFgaClient(AsyncClosing):
         self._base = settings.url.rstrip("/")
         self._store_id = store_id
         self._lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        self._http = JsonHttp(
+            "openfga", timeout_s=settings.timeout_s, max_connections=32, keepalive_s=5.0
         )
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            resp = await self._http.request(method, self._base + path, json=body)
-        except httpx.TimeoutException as exc:
-            raise BackendTimeoutError(
-                f"openfga: {method} {path} took over {self._settings.timeout_s}s"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendUnavailableError(f"openfga: {self._base} unreachable: {exc}") from exc
-        if resp.status_code == 400:
+        resp = await self._http.request(method, self._base + path, json=body)
+        if resp.status == 400:
             raise ValidationError("openfga", resp.text[:300])
-        if resp.status_code >= 400:
-            raise BackendError(f"openfga: {method} {path} -> {resp.status_code} {resp.text[:200]}")
+        if resp.status >= 400:
+            raise BackendError(f"openfga: {method} {path} -> {resp.status} {resp.text[:200]}")
         return resp.json()
 
     async def store_id(self) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-import httpx
 import structlog
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
@@ -26,14 +25,15 @@ from somaagent.application.policy.config import PolicyClientSettings
 from somaagent.application.policy.metrics import CANARY_WOULD_BLOCK, DECISION_SECONDS
 from somaagent.application.policy.ports import PolicyEpochSource
 from somaagent.closing import AsyncClosing
+from somaagent.domain.errors import BackendError
 from somaagent.domain.policy import PolicyRequest, PolicyVerdict
+from somaagent.json_http import JsonHttp
 from somaagent.telemetry.spans import inject, span
 
 log = structlog.get_logger(__name__)
 #: Idle connections to the engine are reused this long: under uvicorn's 5 s keep-alive, so
 #: the client never sends on a connection the engine is closing (a fail-closed denial).
 KEEPALIVE_S = 4.0
-_JSON = {"content-type": "application/json"}
 
 
 class DecisionCache:
@@ -89,11 +89,11 @@ class HttpPolicyClient(AsyncClosing):
         self.epoch = epoch
         self.cache = DecisionCache(settings.cache_ttl_s, settings.cache_max_entries)
         self._url = settings.url.rstrip("/") + "/v1/evaluate"
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(
-                max_connections=64, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_S
-            ),
+        self._http = JsonHttp(
+            "policy engine",
+            timeout_s=settings.timeout_s,
+            max_connections=64,
+            keepalive_s=KEEPALIVE_S,
         )
 
     async def aclose(self) -> None:
@@ -131,7 +131,7 @@ class HttpPolicyClient(AsyncClosing):
             "soma.policy.resource": request.resource,
         }
         with span("policy evaluate", kind=SpanKind.CLIENT, attributes=attributes) as current:
-            headers = dict(_JSON)
+            headers: dict[str, str] = {}
             inject(headers)
             verdict = await self._post(request, headers)
             current.set_attribute("soma.policy.allow", verdict.allow)
@@ -144,14 +144,12 @@ class HttpPolicyClient(AsyncClosing):
             resp = await self._http.post(
                 self._url, content=request.model_dump_json(), headers=headers
             )
-        except httpx.TimeoutException:
-            return _failed(f"policy engine did not answer within {self.settings.timeout_s}s")
-        except httpx.HTTPError as exc:
-            return _failed(f"policy engine unreachable: {exc!r}")
-        if resp.status_code != 200:
-            return _failed(f"policy engine error {resp.status_code}: {resp.text[:200]}")
+        except BackendError as exc:
+            return _failed(str(exc))
+        if resp.status != 200:
+            return _failed(f"policy engine error {resp.status}: {resp.text[:200]}")
         try:
-            return PolicyVerdict.model_validate_json(resp.content)
+            return PolicyVerdict.model_validate_json(resp.body)
         except PydanticValidationError as exc:
             return _failed(f"policy engine sent a malformed verdict: {exc.errors()[0]['msg']}")
 
