@@ -52,6 +52,7 @@ from bench.agent_eval_client import provision_tenant
 from bench.openai_facade import MODEL, start_gateway
 from bench.turns import drop_schema, free_port, prepare_schema, quantile, start_worker
 from somaagent.devstack.kafka import ensure_topics
+from somaagent.domain.constants import dlq_topic
 from somaagent.services.gateway import GatewaySettings
 from somaagent.settings import repo_root
 
@@ -247,12 +248,20 @@ def isolate(run_id: str) -> tuple[str, dict[str, str]]:
     and the stack's worker never sees them; the env the gateway and worker start with."""
     schema = f"bench_peer_{run_id}"
     inbound, outbound = f"bench.peer.{run_id}.inbound", f"bench.peer.{run_id}.outbound"
+    # Tool topics of its own too: on the stack's, the worker's new consumer group would first
+    # replay every tool result the stack ever produced.
+    tool_requests, tool_results = (
+        f"bench.peer.{run_id}.tool-requests",
+        f"bench.peer.{run_id}.tool-results",
+    )
     return schema, {
         "SOMA_POSTGRES__DB_SCHEMA": schema,
         "SOMA_GATEWAY__INBOUND_TOPIC": inbound,
         "SOMA_GATEWAY__OUTBOUND_TOPIC": outbound,
         "SOMA_TOPICS__INBOUND": inbound,
         "SOMA_TOPICS__OUTBOUND": outbound,
+        "SOMA_TOPICS__TOOL_REQUESTS": tool_requests,
+        "SOMA_TOPICS__TOOL_RESULTS": tool_results,
         "SOMA_WORKER__GROUP_ID": f"bench-peer-{run_id}",
         "SOMA_WORKER__ANSWER_MAX_TOKENS": str(MAX_TOKENS),
     }
@@ -264,8 +273,10 @@ async def run(rounds: int) -> dict[str, Any]:
     os.environ.update(env)  # this process's settings and the children's
     settings = GatewaySettings()
     await prepare_schema(settings, schema)
-    inbound, outbound = env["SOMA_TOPICS__INBOUND"], env["SOMA_TOPICS__OUTBOUND"]
-    await ensure_topics(settings.kafka.bootstrap, [inbound, outbound, inbound + ".dlq"], 4)
+    names = [
+        env[f"SOMA_TOPICS__{t}"] for t in ("INBOUND", "OUTBOUND", "TOOL_REQUESTS", "TOOL_RESULTS")
+    ]
+    await ensure_topics(settings.kafka.bootstrap, [*names, *map(dlq_topic, names)], 4)
     procs: list[asyncio.subprocess.Process] = []
     try:
         key = await provision_tenant(settings, f"bench-peer-{run_id}", MODEL)

@@ -9,7 +9,10 @@ measures, per turn:
 (the SLM time and TTFT come from the worker's `completed` event), the delay each delta adds
 between the model and Kafka's ack (the worker's conversation_delta_publish_seconds
 histogram), and the worker's CPU milliseconds per turn (from /proc; the model server is
-another process, so all of it is outside model calls). Prints one JSON line at the end.
+another process, so all of it is outside model calls). That figure includes the CPU the
+worker spends between turns on its Kafka fetch long-poll, so the bench also measures the idle
+worker for IDLE_S seconds first and reports the per-turn CPU above that idle rate. Prints one
+JSON line at the end.
 """
 
 from __future__ import annotations
@@ -37,9 +40,12 @@ from somaagent.adapters.postgres.model_profiles import PostgresModelProfileStore
 from somaagent.application import model_profiles
 from somaagent.cli.models import seed_urls
 from somaagent.devstack.kafka import ensure_topics
+from somaagent.domain.constants import dlq_topic
 from somaagent.domain.event_types import MESSAGE_RECEIVED, MessageReceived, make_event
 from somaagent.settings import CommonSettings, repo_root
 
+#: Seconds the idle worker is measured for, after the warm-up turns.
+IDLE_S = 5.0
 PROMPTS = [
     "Say hi.",
     "Name a colour.",
@@ -83,6 +89,13 @@ async def drop_schema(settings: CommonSettings, schema: str) -> None:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def idle_cpu_ms_per_s(pid: int, seconds: float) -> float:
+    """CPU the worker spends while no turn runs (its Kafka fetch long-poll), per second."""
+    cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(pid) - cpu0) * 1000 / (time.perf_counter() - wall0)
 
 
 async def start_worker(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
@@ -161,14 +174,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         f"bench.{run}.inbound",
         f"bench.{run}.outbound",
     )
+    # Tool topics of its own too: on the stack's, the new consumer group would first replay
+    # every tool result the stack ever produced (measured: ~10 s at 30% of a core).
+    tools = (f"bench.{run}.tool-requests", f"bench.{run}.tool-results")
     await prepare_schema(settings, schema)
-    await ensure_topics(settings.kafka.bootstrap, [inbound, outbound, inbound + ".dlq"], 4)
+    names = [inbound, outbound, *tools]
+    await ensure_topics(settings.kafka.bootstrap, [*names, *map(dlq_topic, names)], 4)
     port = free_port()
     env = {
         **os.environ,
         "SOMA_POSTGRES__DB_SCHEMA": schema,
         "SOMA_TOPICS__INBOUND": inbound,
         "SOMA_TOPICS__OUTBOUND": outbound,
+        "SOMA_TOPICS__TOOL_REQUESTS": tools[0],
+        "SOMA_TOPICS__TOOL_RESULTS": tools[1],
         "SOMA_WORKER__GROUP_ID": f"bench-{run}",
         "SOMA_WORKER__METRICS_PORT": str(port),
         "SOMA_WORKER__ANSWER_MAX_TOKENS": str(args.max_tokens),
@@ -180,10 +199,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         async with KafkaEventBus(settings.kafka) as bus:
             for i in range(3):  # warm-up: connections, prompt cache
                 await one_turn(bus, consumer, inbound, PROMPTS[i % len(PROMPTS)])
-            cpu0, rows = cpu_seconds(worker.pid), []
+            idle_ms_per_s = await idle_cpu_ms_per_s(worker.pid, IDLE_S)
+            cpu0, wall0, rows = cpu_seconds(worker.pid), time.perf_counter(), []
             for i in range(args.turns):
                 rows.append(await one_turn(bus, consumer, inbound, PROMPTS[i % len(PROMPTS)]))
             cpu_ms = (cpu_seconds(worker.pid) - cpu0) * 1000 / args.turns
+            wall_per_turn_s = (time.perf_counter() - wall0) / args.turns
         async with httpx.AsyncClient() as http:
             metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:
@@ -202,6 +223,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ttft_p50_ms": round(statistics.median(r["ttft_s"] * 1000 for r in rows), 2),
         "delta_publish_p99_ms_upper_bound": delta_p99_ms(metrics),
         "worker_cpu_ms_per_turn": round(cpu_ms, 2),
+        "worker_idle_cpu_ms_per_s": round(idle_ms_per_s, 2),
+        "worker_cpu_ms_per_turn_above_idle": round(cpu_ms - idle_ms_per_s * wall_per_turn_s, 2),
         "loadavg_1m": os.getloadavg()[0],
     }
 
