@@ -15,5 +15,6 @@ def test_cluster_ids_are_uuids_that_never_start_with_a_dash() -> None:
     assert not [one for one in ids if one.startswith("-")]
     assert len(set(ids)) == len(ids)
     for one in ids[:50]:
-        assert len(one) == 22
-        assert uuid.UUID(bytes=base64.urlsafe_b64decode(one + "=="))
+        raw = base64.urlsafe_b64decode(one + "==")
+        assert len(one) == 22 and len(raw) == 16
+        assert uuid.UUID(bytes=raw).version == 4
