@@ -23,6 +23,8 @@ from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
 STDERR_LINES: Final = 20
+#: Seconds a server whose stdout or stdin closed is given to exit and finish its stderr.
+SETTLE_S: Final = 2.0
 Streams = tuple[
     MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]
 ]
@@ -37,6 +39,8 @@ class StdioLink:
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=STDERR_LINES))
     #: Set when the server's stdout ended (EOF) or a bad line broke the link.
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when the server's stderr reached EOF (every line of it is in `stderr`).
+    stderr_done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def close(self, reason: str) -> None:
         """Record why the link ends (the first reason wins) and end the server."""
@@ -44,6 +48,14 @@ class StdioLink:
             self.closed_reason = reason
         if self.process.returncode is None:
             self.process.kill()
+
+    async def settle(self, timeout_s: float = SETTLE_S) -> None:
+        """Wait (bounded) for the process to exit and its stderr to be read, so that
+        `exit_reason` can say how it ended and what it printed last."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.stderr_done.wait()
+                await self.process.wait()
 
     @property
     def alive(self) -> bool:
@@ -67,7 +79,10 @@ async def _pump_out(
     stdout = link.process.stdout
     assert stdout is not None
     async with send:
-        await _forward(link, stdout, send, limit)
+        if await _forward(link, stdout, send, limit):
+            # EOF: the server is ending; let its exit status and last stderr lines arrive
+            # before the session hears that the connection closed.
+            await link.settle()
     link.ended.set()
     # Read on to EOF: asyncio reaps the process only once its pipes are drained.
     with contextlib.suppress(ValueError):
@@ -80,27 +95,28 @@ async def _forward(
     stdout: asyncio.StreamReader,
     send: MemoryObjectSendStream[SessionMessage | Exception],
     limit: int,
-) -> None:
-    """Each line as a message to the session, until EOF or a line that breaks the link."""
+) -> bool:
+    """Each line as a message to the session, until EOF (True) or a line that breaks the
+    link or a session that stopped listening (False)."""
     while True:
         try:
             line = await stdout.readline()
         except ValueError:  # asyncio's LimitOverrunError surfaces as ValueError
             link.close(f"the server sent a message over the {limit}-byte limit")
-            return
+            return False
         if not line:
-            return
+            return True
         if not line.strip():
             continue
         try:
             message = jsonrpc_message_adapter.validate_json(line, by_name=False)
         except ValueError as exc:
             link.close(f"malformed JSON-RPC from the server: {str(exc).splitlines()[0]}")
-            return
+            return False
         try:
             await send.send(SessionMessage(message))
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return
+            return False
 
 
 async def _pump_in(link: StdioLink, receive: MemoryObjectReceiveStream[SessionMessage]) -> None:
@@ -113,17 +129,24 @@ async def _pump_in(link: StdioLink, receive: MemoryObjectReceiveStream[SessionMe
                 stdin.write(data.encode())
                 await stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
-                link.close("the server closed its input")
+                # Most often the server has already exited (a command that cannot start):
+                # then how it ended, and its stderr, say more than the broken pipe.
+                await link.settle()
+                if link.process.returncode is None:
+                    link.close("the server closed its input")
                 return
 
 
 async def _pump_err(link: StdioLink) -> None:
     stderr = link.process.stderr
     assert stderr is not None
-    while chunk := await stderr.read(64 * 1024):
-        for text in chunk.decode(errors="replace").splitlines():
-            if text.strip():
-                link.stderr.append(text.strip()[:500])
+    try:
+        while chunk := await stderr.read(64 * 1024):
+            for text in chunk.decode(errors="replace").splitlines():
+                if text.strip():
+                    link.stderr.append(text.strip()[:500])
+    finally:
+        link.stderr_done.set()
 
 
 @asynccontextmanager
