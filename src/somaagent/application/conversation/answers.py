@@ -86,7 +86,9 @@ class AnswerWriter:
             await out.delta(SAFETY_REFUSAL, time.perf_counter())
             if result is not None:  # the repeat was found in the answer's last words
                 state.count(result)
-            cut = result or ChatResult(text="", latency_s=0.0, model="", profile="")
+            # cut before the model's result: the turn is still the streaming profile's
+            profile = state.model_profile or ""
+            cut = result or ChatResult(text="", latency_s=0.0, model="", profile=profile)
             await self._finish(
                 state, out, cut.model_copy(update={"text": SAFETY_REFUSAL}), "prompt_withheld"
             )
